@@ -1,0 +1,121 @@
+/* The PC: a CPU backend, the physical memory map, the port bus, the virtual
+ * clock and the devices, built from a machine_config. The vCPU thread owns
+ * all of it; other threads reach it only through machine_post() and the
+ * few functions marked thread-safe. */
+#ifndef VIVARIUM_MACHINE_H
+#define VIVARIUM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <glib.h>
+
+#include "cpu.h"
+#include "ioport.h"
+#include "memory.h"
+#include "vclock.h"
+#include "vmstate.h"
+
+#define MACHINE_MAX_DRIVES 8
+
+/* Process exit statuses of vivarium-engine that are not the guest's own.
+ * The guest's (via the debug-exit port) are always odd; these are even. */
+enum machine_exit_status {
+    MACHINE_EXIT_POWER_OFF = 0,
+    MACHINE_EXIT_RESET = 2,   /* reset or triple fault under --no-reboot */
+    MACHINE_EXIT_ERROR = 4,   /* the engine could not go on */
+    MACHINE_EXIT_TIMEOUT = 6, /* --timeout expired */
+};
+
+enum drive_kind { DRIVE_DISK, DRIVE_CDROM, DRIVE_FLOPPY };
+
+struct drive_config {
+    enum drive_kind kind;
+    char *path;
+    bool readonly;
+};
+
+struct machine_config {
+    uint64_t ram_size;
+    char *accel;     /* "auto", "kvm", "dbt", "interp" */
+    char *bios_path; /* the system firmware, mapped below 4 GiB and 1 MiB */
+    char *vgabios_path;
+    char *kernel_path; /* direct kernel boot: multiboot or Linux bzImage */
+    char *initrd_path;
+    char *append;
+    char *boot_order; /* e.g. "cda": CD, hard disk, floppy */
+    struct drive_config drives[MACHINE_MAX_DRIVES];
+    unsigned nr_drives;
+    bool no_reboot; /* a triple fault or reset request ends the run */
+    bool trace;
+    FILE *serial_out;   /* COM1 output, or NULL */
+    FILE *debugcon_out; /* port 0xe9 output, or NULL */
+};
+
+/* One registered device, for reset, snapshots and the state dump. */
+struct machine_device {
+    const char *name;
+    void *state;
+    const struct vmstate_desc *vmstate;
+    void (*reset)(void *state);
+};
+
+enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
+
+typedef void (*machine_work_fn)(struct machine *m, void *data);
+
+struct machine {
+    struct machine_config *config;
+    struct memory mem;
+    struct ioport_bus io;
+    struct vclock clock;
+    struct cpu cpu;
+
+    GArray *devices; /* struct machine_device */
+
+    /* Work posted by other threads, run on the vCPU thread between
+     * instructions. */
+    GAsyncQueue *work;
+    GMutex wait_lock;
+    GCond wait_cond;
+    bool wakeup; /* protected by wait_lock */
+
+    volatile int quit;
+    int exit_status;
+    bool reset_requested;
+
+    struct memory_region ram_region;
+    struct memory_region bios_high;
+    struct memory_region bios_low;
+    uint8_t *bios_image;
+    size_t bios_size;
+    bool cpu_ready;
+
+    struct debug_exit *debug_exit;
+    struct debugcon *debugcon;
+};
+
+/* Builds the PC; returns NULL with *error set on failure. */
+struct machine *machine_create(struct machine_config *config, GError **error);
+void machine_destroy(struct machine *m);
+
+void machine_add_device(struct machine *m, const char *name, void *state,
+                        const struct vmstate_desc *vmstate, void (*reset)(void *state));
+
+/* Runs the vCPU loop on the calling thread until the machine quits; returns
+ * the exit status. */
+int machine_run(struct machine *m);
+
+/* Ends the run with the given process exit status (debug-exit, power off). */
+void machine_request_exit(struct machine *m, int status);
+/* A system reset (keyboard controller pulse, port 0xcf9, triple fault). */
+void machine_request_reset(struct machine *m);
+
+/* Thread-safe: queues fn to run on the vCPU thread and wakes it. */
+void machine_post(struct machine *m, machine_work_fn fn, void *data);
+
+/* Prints every device's state table. */
+void machine_dump_state(struct machine *m, FILE *out);
+
+#endif

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs every package Vivarium needs to build, run and test, on Debian 12
+# or Ubuntu 22.04 and later. Installs only what is missing; safe to re-run.
+set -e
+
+packages="
+  build-essential meson ninja-build pkg-config nasm clang-format
+  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev
+  seabios
+"
+test_packages="
+  python3 qemu-utils qemu-system-x86 libunicorn-dev
+"
+
+case "$1" in
+  --test) packages="$packages $test_packages" ;;
+esac
+
+missing=""
+for p in $packages; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=""
+else
+  sudo="sudo"
+fi
+echo "install-deps: installing$missing"
+$sudo apt-get update -qq || echo "install-deps: apt-get update reported a problem; trying the install anyway" >&2
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Runs one guest test program under vivarium-engine and turns the guest's
+# debug-exit result into a test result: guest value 0 (engine status 1) passes.
+# Usage: run-guest.sh ENGINE IMAGE [ENGINE OPTIONS...]
+engine=$1
+image=$2
+shift 2
+"$engine" --headless --no-reboot --timeout 60 --bios "$image" "$@"
+status=$?
+if [ "$status" -eq 1 ]; then
+    exit 0
+fi
+if [ $((status % 2)) -eq 1 ]; then
+    echo "run-guest: the guest reported failure code $(((status - 1) / 2))" >&2
+else
+    echo "run-guest: the engine ended with status $status (0 power off, 2 reset/triple fault, 4 engine error, 6 timeout)" >&2
+fi
+exit 1
