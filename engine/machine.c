@@ -195,6 +195,19 @@ void machine_request_reset(struct machine *m)
     m->cpu.stop_requested = 1;
 }
 
+void machine_set_a20(struct machine *m, bool enabled)
+{
+    /* Gate changes are rare (once at boot, usually), so going through the
+     * backend's full state is simple and lets it flush what it caches. */
+    struct x86_state state;
+    m->cpu.backend->get_state(&m->cpu, &state);
+    uint32_t mask = enabled ? 0xffffffffu : ~(1u << 20);
+    if (state.a20_mask == mask)
+        return;
+    state.a20_mask = mask;
+    m->cpu.backend->set_state(&m->cpu, &state);
+}
+
 void machine_post(struct machine *m, machine_work_fn fn, void *data)
 {
     struct machine_work *work = g_new(struct machine_work, 1);

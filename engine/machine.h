@@ -112,6 +112,9 @@ void machine_request_exit(struct machine *m, int status);
 /* A system reset (keyboard controller pulse, port 0xcf9, triple fault). */
 void machine_request_reset(struct machine *m);
 
+/* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
+void machine_set_a20(struct machine *m, bool enabled);
+
 /* Thread-safe: queues fn to run on the vCPU thread and wakes it. */
 void machine_post(struct machine *m, machine_work_fn fn, void *data);
 
