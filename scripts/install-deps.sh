@@ -5,12 +5,12 @@ set -e
 
 packages="
   build-essential meson ninja-build pkg-config nasm clang-format
-  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev
+  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev libpulse-dev
   seabios
 "
 test_packages="
   python3 qemu-utils qemu-system-x86 libunicorn-dev
-  cpio xorriso mtools gcc-multilib
+  cpio xorriso mtools gcc-multilib pulseaudio pulseaudio-utils sox
 "
 
 case "$1" in

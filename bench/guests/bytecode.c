@@ -15,22 +15,49 @@ struct insn {
 };
 
 static const struct insn program[] = {
-    {PUSH, 1},     {STORE, N},
+    {PUSH, 1},
+    {STORE, N},
     /* OUTER: while (n < limit) */
-    {LOAD, N},     {LOAD, LIMIT}, {LT, 0},      {JZ, DONE},
-    {LOAD, N},     {STORE, X},
+    {LOAD, N},
+    {LOAD, LIMIT},
+    {LT, 0},
+    {JZ, DONE},
+    {LOAD, N},
+    {STORE, X},
     /* INNER: while (x != 1) */
-    {LOAD, X},     {PUSH, 1},     {SUB, 0},     {JZ, NEXT},
-    {LOAD, TOTAL}, {PUSH, 1},     {ADD, 0},     {STORE, TOTAL},
-    {LOAD, X},     {ODD, 0},      {JZ, EVEN},
+    {LOAD, X},
+    {PUSH, 1},
+    {SUB, 0},
+    {JZ, NEXT},
+    {LOAD, TOTAL},
+    {PUSH, 1},
+    {ADD, 0},
+    {STORE, TOTAL},
+    {LOAD, X},
+    {ODD, 0},
+    {JZ, EVEN},
     /* odd: x = 3x + 1 */
-    {LOAD, X},     {PUSH, 3},     {MUL, 0},     {PUSH, 1},    {ADD, 0}, {STORE, X}, {JMP, INNER},
+    {LOAD, X},
+    {PUSH, 3},
+    {MUL, 0},
+    {PUSH, 1},
+    {ADD, 0},
+    {STORE, X},
+    {JMP, INNER},
     /* EVEN: x = x / 2 */
-    {LOAD, X},     {DIV2, 0},     {STORE, X},   {JMP, INNER},
+    {LOAD, X},
+    {DIV2, 0},
+    {STORE, X},
+    {JMP, INNER},
     /* NEXT: n++ */
-    {LOAD, N},     {PUSH, 1},     {ADD, 0},     {STORE, N},   {JMP, OUTER},
+    {LOAD, N},
+    {PUSH, 1},
+    {ADD, 0},
+    {STORE, N},
+    {JMP, OUTER},
     /* DONE */
-    {LOAD, TOTAL}, {HALT, 0},
+    {LOAD, TOTAL},
+    {HALT, 0},
 };
 
 static int32_t run(int32_t limit)
