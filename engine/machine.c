@@ -136,6 +136,7 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     if (!m->cpu.backend->init(&m->cpu, error))
         goto fail;
     m->cpu_ready = true;
+    m->run_state = MACHINE_STOPPED;
 
     struct x86_state state;
     if (!initial_cpu_state(m, &state, error))
@@ -189,6 +190,46 @@ static void machine_reset(struct machine *m)
         return;
     }
     m->cpu.backend->set_state(&m->cpu, &state);
+}
+
+static void set_run_state(struct machine *m, enum machine_run_state state)
+{
+    if (m->run_state == state)
+        return;
+    m->run_state = state;
+    if (state == MACHINE_RUNNING)
+        vclock_start(&m->clock);
+    else
+        vclock_stop(&m->clock);
+    m->cpu.stop_requested = 1;
+    if (m->run_state_changed)
+        m->run_state_changed(m, state, m->run_state_opaque);
+}
+
+void machine_power_on(struct machine *m)
+{
+    if (m->run_state == MACHINE_STOPPED)
+        set_run_state(m, MACHINE_RUNNING);
+}
+
+void machine_power_off(struct machine *m)
+{
+    if (m->run_state == MACHINE_STOPPED)
+        return;
+    machine_reset(m);
+    set_run_state(m, MACHINE_STOPPED);
+}
+
+void machine_pause(struct machine *m)
+{
+    if (m->run_state == MACHINE_RUNNING)
+        set_run_state(m, MACHINE_PAUSED);
+}
+
+void machine_resume(struct machine *m)
+{
+    if (m->run_state == MACHINE_PAUSED)
+        set_run_state(m, MACHINE_RUNNING);
 }
 
 static void wake(struct machine *m)
@@ -266,10 +307,16 @@ static void wait_for_event(struct machine *m, int64_t deadline_ns)
 
 int machine_run(struct machine *m)
 {
-    vclock_start(&m->clock);
+    if (!m->config->start_stopped)
+        set_run_state(m, MACHINE_RUNNING);
     while (!m->quit) {
         m->cpu.stop_requested = 0;
         run_posted_work(m);
+        if (m->run_state != MACHINE_RUNNING) {
+            if (!m->quit)
+                wait_for_event(m, INT64_MAX);
+            continue;
+        }
         vclock_run_timers(&m->clock);
         if (m->reset_requested) {
             if (m->config->no_reboot) {
