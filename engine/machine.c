@@ -77,6 +77,48 @@ static bool initial_cpu_state(struct machine *m, struct x86_state *state, GError
     return true;
 }
 
+/* The software backend --accel auto falls back on when KVM is not usable. */
+static const struct cpu_backend *const software_backend = &cpu_backend_interp;
+
+static bool try_cpu_backend(struct machine *m, const struct cpu_backend *backend, GError **error)
+{
+    m->cpu.backend = backend;
+    if (backend->init(&m->cpu, error))
+        return true;
+    m->cpu.backend = NULL;
+    return false;
+}
+
+/* Picks the CPU backend: "auto" takes KVM when /dev/kvm opens and accepts a
+ * VM, and says why when it falls back. */
+static bool init_cpu_backend(struct machine *m, const char *accel, GError **error)
+{
+    if (strcmp(accel, "auto") == 0) {
+        GError *kvm_error = NULL;
+        if (try_cpu_backend(m, &cpu_backend_kvm, &kvm_error)) {
+            fprintf(stderr, "vivarium-engine: --accel auto: using kvm\n");
+            return true;
+        }
+        fprintf(stderr, "vivarium-engine: --accel auto: KVM is not usable (%s); using %s\n",
+                kvm_error->message, software_backend->name);
+        g_error_free(kvm_error);
+        return try_cpu_backend(m, software_backend, error);
+    }
+    const struct cpu_backend *backend = cpu_backend_by_name(accel);
+    if (!backend) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "unknown accelerator '%s' (use auto, kvm or interp)", accel);
+        return false;
+    }
+    GError *backend_error = NULL;
+    if (try_cpu_backend(m, backend, &backend_error))
+        return true;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "--accel %s: %s", accel,
+                backend_error->message);
+    g_error_free(backend_error);
+    return false;
+}
+
 static int cpu_intr_ack_none(void *opaque)
 {
     (void)opaque;
@@ -113,30 +155,25 @@ struct machine *machine_create(struct machine_config *config, GError **error)
                                            .host = m->mem.ram};
     memory_add_region(&m->mem, &m->ram_region);
 
-    /* Direct kernel boot runs with no firmware at all. */
-    if (!config->kernel_path && !map_bios(m, error))
-        goto fail;
-
-    m->debug_exit = debug_exit_create(m);
-    m->debugcon = debugcon_create(m, config->debugcon_out);
-
-    const char *accel = config->accel ? config->accel : "interp";
-    m->cpu.backend = cpu_backend_by_name(accel);
-    if (!m->cpu.backend) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "unknown accelerator '%s' (use interp)", accel);
-        goto fail;
-    }
+    /* The CPU comes first, so that devices may drive its interrupt line as
+     * soon as they exist. */
     m->cpu.machine = m;
     m->cpu.mem = &m->mem;
     m->cpu.io = &m->io;
     m->cpu.clock = &m->clock;
     m->cpu.trace = config->trace;
     m->cpu.intr_ack = cpu_intr_ack_none;
-    if (!m->cpu.backend->init(&m->cpu, error))
+    if (!init_cpu_backend(m, config->accel ? config->accel : "auto", error))
         goto fail;
     m->cpu_ready = true;
     m->run_state = MACHINE_STOPPED;
+
+    /* Direct kernel boot runs with no firmware at all. */
+    if (!config->kernel_path && !map_bios(m, error))
+        goto fail;
+
+    m->debug_exit = debug_exit_create(m);
+    m->debugcon = debugcon_create(m, config->debugcon_out);
 
     struct x86_state state;
     if (!initial_cpu_state(m, &state, error))
