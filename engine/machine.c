@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
@@ -31,18 +32,27 @@ static bool load_file(const char *path, uint8_t **data, size_t *size, GError **e
 
 static bool map_bios(struct machine *m, GError **error)
 {
-    uint8_t *image;
+    uint8_t *file;
     size_t size;
-    if (!load_file(m->config->bios_path, &image, &size, error))
+    if (!load_file(m->config->bios_path, &file, &size, error))
         return false;
     if (size == 0 || size % GUEST_PAGE_SIZE != 0 || size > 16 * 1024 * 1024) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "%s: a firmware image must be a multiple of 4 KiB and at most 16 MiB "
                     "(this one is %zu bytes)",
                     m->config->bios_path, size);
-        g_free(image);
+        g_free(file);
         return false;
     }
+    /* Guest memory must be page-aligned host memory (KVM maps it by pages). */
+    uint8_t *image = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (image == MAP_FAILED) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot allocate the firmware image");
+        g_free(file);
+        return false;
+    }
+    memcpy(image, file, size);
+    g_free(file);
     m->bios_image = image;
     m->bios_size = size;
 
@@ -195,7 +205,8 @@ void machine_destroy(struct machine *m)
     debugcon_destroy(m->debugcon);
     debug_exit_destroy(m->debug_exit);
     memory_destroy(&m->mem);
-    g_free(m->bios_image);
+    if (m->bios_image)
+        munmap(m->bios_image, m->bios_size);
     g_array_free(m->devices, TRUE);
     g_async_queue_unref(m->work);
     g_mutex_clear(&m->wait_lock);

@@ -10,7 +10,7 @@ packages="
 "
 test_packages="
   python3 qemu-utils qemu-system-x86 libunicorn-dev
-  cpio xorriso mtools gcc-multilib pulseaudio pulseaudio-utils sox
+  cpio xorriso mtools gcc-multilib xz-utils zstd pulseaudio pulseaudio-utils sox
 "
 
 case "$1" in
