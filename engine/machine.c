@@ -183,7 +183,8 @@ struct machine *machine_create(struct machine_config *config, GError **error)
         goto fail;
 
     m->debug_exit = debug_exit_create(m);
-    m->debugcon = debugcon_create(m, config->debugcon_out);
+    m->debugcon = debugcon_create(m, DEBUGCON_PORT, config->debugcon_out);
+    m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
 
     struct x86_state state;
     if (!initial_cpu_state(m, &state, error))
@@ -203,6 +204,7 @@ void machine_destroy(struct machine *m)
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
     debugcon_destroy(m->debugcon);
+    debugcon_destroy(m->firmware_log);
     debug_exit_destroy(m->debug_exit);
     memory_destroy(&m->mem);
     if (m->bios_image)

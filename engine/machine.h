@@ -52,6 +52,7 @@ struct machine_config {
     bool trace;
     FILE *serial_out;   /* COM1 output, or NULL */
     FILE *debugcon_out; /* port 0xe9 output, or NULL */
+    FILE *firmware_log; /* port 0x402 output (SeaBIOS's log), or NULL */
 };
 
 /* One registered device, for reset, snapshots and the state dump. */
@@ -101,6 +102,7 @@ struct machine {
 
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
+    struct debugcon *firmware_log;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */

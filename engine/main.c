@@ -22,6 +22,7 @@ struct engine_options {
     gboolean headless;
     gchar *serial;
     gchar *debugcon;
+    gchar *firmware_log;
     gboolean no_reboot;
     gboolean trace;
     gint timeout_seconds;
@@ -102,6 +103,8 @@ int main(int argc, char **argv)
          "COM1 output: stdio, none or a file (default stdio when headless)", "WHERE"},
         {"debugcon", 0, 0, G_OPTION_ARG_STRING, &opt.debugcon,
          "Port 0xe9 output: stdio, none or a file (default stdio when headless)", "WHERE"},
+        {"firmware-log", 0, 0, G_OPTION_ARG_STRING, &opt.firmware_log,
+         "SeaBIOS's log (port 0x402): stdio, none or a file (default none)", "WHERE"},
         {"no-reboot", 0, 0, G_OPTION_ARG_NONE, &opt.no_reboot,
          "Exit instead of resetting on a triple fault or reset request", NULL},
         {"trace", 0, 0, G_OPTION_ARG_NONE, &opt.trace,
@@ -142,6 +145,8 @@ int main(int argc, char **argv)
     if (!error)
         config.debugcon_out =
             open_output(opt.debugcon ? opt.debugcon : default_out, stdout, &error);
+    if (!error)
+        config.firmware_log = open_output(opt.firmware_log, stdout, &error);
     if (error) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         return MACHINE_EXIT_ERROR;
