@@ -223,6 +223,15 @@ void machine_add_device(struct machine *m, const char *name, void *state,
     g_array_append_val(m->devices, dev);
 }
 
+void machine_set_post_load(struct machine *m, void *state, void (*post_load)(void *state))
+{
+    for (guint i = 0; i < m->devices->len; i++) {
+        struct machine_device *dev = &g_array_index(m->devices, struct machine_device, i);
+        if (dev->state == state)
+            dev->post_load = post_load;
+    }
+}
+
 static void machine_reset(struct machine *m)
 {
     for (guint i = 0; i < m->devices->len; i++) {

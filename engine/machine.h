@@ -61,6 +61,9 @@ struct machine_device {
     void *state;
     const struct vmstate_desc *vmstate;
     void (*reset)(void *state);
+    /* Called after a snapshot restored the state, e.g. to re-arm timers or
+     * redraw; optional. */
+    void (*post_load)(void *state);
 };
 
 enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
@@ -111,6 +114,9 @@ void machine_destroy(struct machine *m);
 
 void machine_add_device(struct machine *m, const char *name, void *state,
                         const struct vmstate_desc *vmstate, void (*reset)(void *state));
+
+/* Sets the post_load hook of the device registered with this state. */
+void machine_set_post_load(struct machine *m, void *state, void (*post_load)(void *state));
 
 /* Runs the vCPU loop on the calling thread until the machine quits; returns
  * the exit status. */

@@ -9,7 +9,7 @@ packages="
   seabios
 "
 test_packages="
-  python3 qemu-utils qemu-system-x86 libunicorn-dev
+  python3 clang libclang-rt-dev qemu-utils qemu-system-x86 libunicorn-dev
   cpio xorriso mtools gcc-multilib xz-utils zstd pulseaudio pulseaudio-utils sox
 "
 

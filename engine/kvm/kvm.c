@@ -308,6 +308,17 @@ static const uint32_t shared_msrs[] = {
     MSR_MTRR_DEF_TYPE,
 };
 
+/* A KVM_GET_MSRS/KVM_SET_MSRS list naming every shared MSR. */
+static struct kvm_msrs *new_msr_list(void)
+{
+    struct kvm_msrs *msrs =
+        g_malloc0(sizeof(*msrs) + G_N_ELEMENTS(shared_msrs) * sizeof(struct kvm_msr_entry));
+    msrs->nmsrs = G_N_ELEMENTS(shared_msrs);
+    for (unsigned i = 0; i < G_N_ELEMENTS(shared_msrs); i++)
+        msrs->entries[i].index = shared_msrs[i];
+    return msrs;
+}
+
 static uint64_t *msr_field(struct x86_msrs *msr, uint32_t index, uint64_t *scratch)
 {
     switch (index) {
@@ -384,17 +395,12 @@ static void kvm_get_state(struct cpu *cpu, struct x86_state *state)
         state->dr[7] = (uint32_t)debug.dr7;
     }
 
-    struct {
-        struct kvm_msrs header;
-        struct kvm_msr_entry entries[G_N_ELEMENTS(shared_msrs)];
-    } msrs = {.header.nmsrs = G_N_ELEMENTS(shared_msrs)};
-    for (unsigned i = 0; i < G_N_ELEMENTS(shared_msrs); i++)
-        msrs.entries[i].index = shared_msrs[i];
-    int got = ioctl(kvm->vcpu_fd, KVM_GET_MSRS, &msrs);
+    struct kvm_msrs *msrs = new_msr_list();
+    int got = ioctl(kvm->vcpu_fd, KVM_GET_MSRS, msrs);
     for (int i = 0; i < got; i++) {
         uint64_t scratch;
-        uint32_t index = msrs.entries[i].index;
-        uint64_t value = msrs.entries[i].data;
+        uint32_t index = msrs->entries[i].index;
+        uint64_t value = msrs->entries[i].data;
         switch (index) {
         case MSR_IA32_SYSENTER_CS:
             state->msr.sysenter_cs = (uint32_t)value;
@@ -409,6 +415,7 @@ static void kvm_get_state(struct cpu *cpu, struct x86_state *state)
             *msr_field(&state->msr, index, &scratch) = value;
         }
     }
+    g_free(msrs);
 
     /* FPU: KVM lists ST(0)..ST(7); the shared state keeps R0..R7. */
     unsigned top = (fpu.fsw >> 11) & 7;
@@ -491,26 +498,22 @@ static void kvm_set_state(struct cpu *cpu, const struct x86_state *state)
     for (int i = 0; i < 4; i++)
         debug.db[i] = state->dr[i];
 
-    struct {
-        struct kvm_msrs header;
-        struct kvm_msr_entry entries[G_N_ELEMENTS(shared_msrs)];
-    } msrs = {.header.nmsrs = G_N_ELEMENTS(shared_msrs)};
+    struct kvm_msrs *msrs = new_msr_list();
     struct x86_msrs copy = state->msr;
     for (unsigned i = 0; i < G_N_ELEMENTS(shared_msrs); i++) {
         uint64_t scratch = 0;
-        msrs.entries[i].index = shared_msrs[i];
         switch (shared_msrs[i]) {
         case MSR_IA32_SYSENTER_CS:
-            msrs.entries[i].data = copy.sysenter_cs;
+            msrs->entries[i].data = copy.sysenter_cs;
             break;
         case MSR_IA32_SYSENTER_ESP:
-            msrs.entries[i].data = copy.sysenter_esp;
+            msrs->entries[i].data = copy.sysenter_esp;
             break;
         case MSR_IA32_SYSENTER_EIP:
-            msrs.entries[i].data = copy.sysenter_eip;
+            msrs->entries[i].data = copy.sysenter_eip;
             break;
         default:
-            msrs.entries[i].data = *msr_field(&copy, shared_msrs[i], &scratch);
+            msrs->entries[i].data = *msr_field(&copy, shared_msrs[i], &scratch);
         }
     }
 
@@ -524,7 +527,8 @@ static void kvm_set_state(struct cpu *cpu, const struct x86_state *state)
         ioctl(kvm->vcpu_fd, KVM_SET_REGS, &regs) < 0 || ioctl(kvm->vcpu_fd, KVM_SET_FPU, &fpu) < 0)
         fprintf(stderr, "kvm: cannot load the vCPU state: %s\n", g_strerror(errno));
     ioctl(kvm->vcpu_fd, KVM_SET_DEBUGREGS, &debug);
-    ioctl(kvm->vcpu_fd, KVM_SET_MSRS, &msrs);
+    ioctl(kvm->vcpu_fd, KVM_SET_MSRS, msrs);
+    g_free(msrs);
     ioctl(kvm->vcpu_fd, KVM_SET_VCPU_EVENTS, &events);
 
     if (state->a20_mask != 0xffffffffu && !kvm->warned_a20) {
