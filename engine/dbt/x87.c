@@ -19,6 +19,10 @@
  */
 #include "x87.h"
 
+#if !defined(__x86_64__) && !defined(__i386__)
+#error "the x87 unit runs guest operations on the host's x87 and needs an x86 host"
+#endif
+
 #include <stddef.h>
 #include <string.h>
 
@@ -558,16 +562,16 @@ static void compare(struct x87 *x, enum host_op op, const fp80 *in1, uint16_t in
         stack_pop(x->fpu);
 }
 
-/* An empty operand of a comparison: unordered when masked. */
+/* An empty operand of a comparison: unordered, even when the exception is
+ * unmasked, but then nothing is popped. */
 static void compare_underflow(struct x87 *x, bool to_eflags, unsigned pops)
 {
-    if (!stack_fault(x->fpu, false))
-        return;
+    bool go_on = stack_fault(x->fpu, false);
     if (to_eflags)
         *x->env->eflags |= X86_FLAG_ZF | X86_FLAG_PF | X86_FLAG_CF;
     else
         set_condition(x->fpu, FSW_C0 | FSW_C2 | FSW_C3, FSW_C0 | FSW_C2 | FSW_C3);
-    while (pops--)
+    while (go_on && pops--)
         stack_pop(x->fpu);
 }
 
@@ -750,6 +754,17 @@ static void store_register(struct x86_fpu *fpu, unsigned i, bool pop)
     }
     if (pop)
         stack_pop(fpu);
+}
+
+/* D9 D8+i, an alias of FSTP ST(i) that P6 and later processors run without
+ * the stack-underflow check: ST(0) is copied with its tag, even when empty. */
+static void store_register_no_fault(struct x86_fpu *fpu, unsigned i)
+{
+    unsigned tag = physical_tag(fpu, physical(fpu, 0));
+    memcpy(fpu->st[physical(fpu, i)], fpu->st[physical(fpu, 0)], 10);
+    set_physical_tag(fpu, physical(fpu, i), tag);
+    set_condition(fpu, FSW_C1, 0);
+    stack_pop(fpu);
 }
 
 static void load_register(struct x86_fpu *fpu, unsigned i)
@@ -982,7 +997,7 @@ static enum x87_result d9_register(struct x87 *x)
     case 2:
         return x->rm == 0 ? X87_DONE : X87_INVALID; /* FNOP */
     case 3:
-        store_register(fpu, x->rm, true); /* FSTP1, an alias of FSTP ST(i) */
+        store_register_no_fault(fpu, x->rm);
         return X87_DONE;
     }
     static const enum host_op constants[8] = {
