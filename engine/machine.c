@@ -7,6 +7,8 @@
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/vga.h"
+#include "display/framebuffer.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
  * the reset vector is, and its last 128 KiB just below 1 MiB. */
@@ -108,6 +110,16 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->debug_exit = debug_exit_create(m);
     m->debugcon = debugcon_create(m, config->debugcon_out);
 
+    m->display = display_new();
+    m->vga = m->display ? vga_create(&m->mem, &m->io, &m->clock, m->display) : NULL;
+    if (!m->vga) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot allocate video memory");
+        goto fail;
+    }
+    machine_add_device(m, "vga", m->vga, &vga_vmstate, vga_reset);
+    if (config->vgabios_path && !vga_load_rom(m->vga, config->vgabios_path, error))
+        goto fail;
+
     const char *accel = config->accel ? config->accel : "interp";
     m->cpu.backend = cpu_backend_by_name(accel);
     if (!m->cpu.backend) {
@@ -141,6 +153,8 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    vga_destroy(m->vga);
+    display_free(m->display);
     debugcon_destroy(m->debugcon);
     debug_exit_destroy(m->debug_exit);
     memory_destroy(&m->mem);
