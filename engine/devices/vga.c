@@ -703,6 +703,11 @@ void vga_set_lfb_address(struct vga *vga, uint32_t base)
     memory_update(vga->mem);
 }
 
+void vga_invalidate(struct vga *vga)
+{
+    vga->force_full = true;
+}
+
 struct memory_region *vga_lfb_region(struct vga *vga)
 {
     return &vga->lfb;

@@ -71,6 +71,10 @@ void vga_set_lfb_address(struct vga *vga, uint32_t base);
 /* The LFB's RAM-like region: host = the whole video memory. */
 struct memory_region *vga_lfb_region(struct vga *vga);
 
+/* Forces the next frame to be drawn whole, e.g. after a snapshot restored
+ * video memory behind the renderer's back. */
+void vga_invalidate(struct vga *vga);
+
 /* Renders what changed into fb and records damage; the display source. */
 void vga_render(void *vga, struct framebuffer *fb);
 

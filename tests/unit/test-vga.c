@@ -942,6 +942,121 @@ static void test_gallery(struct fixture *f, gconstpointer data)
                             (x * 255 / 799) << 16 | (y * 255 / 599) << 8 | ((x ^ y) & 0xff));
 }
 
+static const struct vga_mode_regs mode_07 = {
+    0xa6,
+    {0x00, 0x03, 0x00, 0x02},
+    {0x5f, 0x4f, 0x50, 0x82, 0x55, 0x81, 0xbf, 0x1f, 0x00, 0x4d, 0x0b, 0x0c, 0x00,
+     0x00, 0x00, 0x00, 0x83, 0x85, 0x5d, 0x28, 0x0d, 0x63, 0xba, 0xa3, 0xff},
+    {0x00, 0x08, 0x08, 0x08, 0x08, 0x08, 0x08, 0x08, 0x10, 0x18,
+     0x18, 0x18, 0x18, 0x18, 0x18, 0x18, 0x0e, 0x00, 0x0f, 0x08},
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x10, 0x0a, 0x0f, 0xff},
+};
+
+/* Monochrome text (mode 7): CRTC at 0x3b4, memory at 0xb0000, 14-line
+ * cells and the underline attribute. */
+static void test_mono_underline(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    set_mode(f, &mode_07); /* its CRTC writes to 0x3d4 go nowhere */
+    outw(f, 0x3b4, 0x0011);
+    for (unsigned i = 0; i < 25; i++)
+        outw(f, 0x3b4, (uint16_t)(mode_07.cr[i] << 8 | i));
+    g_assert_cmphex(inb(f, 0x3d5), ==, 0xff);
+    outb(f, 0x3b4, 0x14);
+    g_assert_cmphex(inb(f, 0x3b5), ==, 0x0d);
+    outw(f, 0x3b4, 0x200a); /* no cursor */
+    dac_set(f, 0x08, 0x2a, 0x2a, 0x2a);
+    writeb(f, 0xb0000, ' ');
+    writeb(f, 0xb0001, 0x01); /* underlined */
+    writeb(f, 0xb0002, ' ');
+    writeb(f, 0xb0003, 0x07);                     /* normal */
+    g_assert_cmphex(readb(f, 0xb8001), ==, 0xff); /* 0xb8000 is not decoded */
+    render(f, "mode7.png");
+    g_assert_cmpuint(f->fb->width, ==, 720);
+    g_assert_cmpuint(f->fb->height, ==, 350);
+    g_assert_cmphex(pixel(f, 0, 13), ==, GREY);
+    g_assert_cmphex(pixel(f, 8, 13), ==, GREY);
+    g_assert_cmphex(pixel(f, 0, 12), ==, BLACK);
+    g_assert_cmphex(pixel(f, 9, 13), ==, BLACK);
+}
+
+/* Horizontal pixel panning and its reset below the split line. */
+static void test_panning(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    set_mode(f, &mode_12);
+    /* Colour 15 at memory x = 3 on lines 0 and 479. */
+    gc(f, 1, 0x0f);
+    gc(f, 0, 0x0f);
+    gc(f, 8, 0x10);
+    writeb(f, 0xa0000, 0);
+    writeb(f, 0xa0000 + 479 * 80, 0);
+    gc(f, 8, 0xff);
+    gc(f, 1, 0x00);
+    render(f, NULL);
+    g_assert_cmphex(pixel(f, 3, 0), ==, 0xffffffu);
+    inb(f, 0x3da);
+    outb(f, 0x3c0, 0x33); /* panning register, display on */
+    outb(f, 0x3c0, 3);
+    render(f, NULL);
+    g_assert_cmphex(pixel(f, 0, 0), ==, 0xffffffu);
+    g_assert_cmphex(pixel(f, 3, 0), ==, BLACK);
+    g_assert_cmphex(pixel(f, 0, 479), ==, 0xffffffu);
+    /* A split screen from line 400 with "pixel panning mode" set keeps its
+     * lower part unpanned: memory line 79 shows at line 479. */
+    crtc(f, 0x18, 0x8f);
+    crtc(f, 0x09, 0x00); /* line compare bit 9 clear (bit 8 is set in CR7): 399 */
+    inb(f, 0x3da);
+    outb(f, 0x3c0, 0x30);
+    outb(f, 0x3c0, 0x21);
+    gc(f, 1, 0x0f);
+    gc(f, 8, 0x10);
+    readb(f, 0xa0000 + 79 * 80);
+    writeb(f, 0xa0000 + 79 * 80, 0);
+    gc(f, 8, 0xff);
+    gc(f, 1, 0x00);
+    render(f, NULL);
+    g_assert_cmphex(pixel(f, 0, 0), ==, 0xffffffu);
+    g_assert_cmphex(pixel(f, 3, 479), ==, 0xffffffu);
+    g_assert_cmphex(pixel(f, 0, 479), ==, BLACK);
+}
+
+static void test_option_rom(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    gchar *dir = g_dir_make_tmp("vga-XXXXXX", NULL);
+    gchar *path = g_build_filename(dir, "rom.bin", NULL);
+    uint8_t image[5000] = {0x55, 0xaa, 10, 0xcb};
+    image[4999] = 0x42;
+    g_assert_true(g_file_set_contents(path, (const gchar *)image, sizeof(image), NULL));
+    GError *error = NULL;
+    g_assert_true(vga_load_rom(f->vga, path, &error));
+    g_assert_no_error(error);
+    g_assert_cmphex(readb(f, 0xc0000), ==, 0x55);
+    g_assert_cmphex(readb(f, 0xc0000 + 4999), ==, 0x42);
+    /* The VGA BIOS keeps variables in its segment: the copy is writable,
+     * and a reset brings back the pristine image. */
+    writeb(f, 0xc0000 + 4999, 0x99);
+    g_assert_cmphex(readb(f, 0xc0000 + 4999), ==, 0x99);
+    vga_reset(f->vga);
+    g_assert_cmphex(readb(f, 0xc0000 + 4999), ==, 0x42);
+    size_t size;
+    const uint8_t *rom = vga_rom_image(f->vga, &size);
+    g_assert_cmpuint(size, ==, 8192);
+    g_assert_cmphex(rom[1], ==, 0xaa);
+
+    /* Anything without the signature is refused. */
+    image[0] = 0;
+    g_assert_true(g_file_set_contents(path, (const gchar *)image, sizeof(image), NULL));
+    g_assert_false(vga_load_rom(f->vga, path, &error));
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+    g_clear_error(&error);
+    g_remove(path);
+    g_rmdir(dir);
+    g_free(path);
+    g_free(dir);
+}
+
 static void test_screenshot_png(struct fixture *f, gconstpointer data)
 {
     (void)data;
@@ -1010,6 +1125,9 @@ int main(int argc, char **argv)
     ADD("input-status-timing", test_input_status_timing);
     ADD("vbe-lfb", test_vbe_lfb);
     ADD("dirty-tracking", test_dirty_tracking);
+    ADD("mono-underline", test_mono_underline);
+    ADD("panning", test_panning);
+    ADD("option-rom", test_option_rom);
     ADD("gallery", test_gallery);
     ADD("screenshot-png", test_screenshot_png);
 #undef ADD
