@@ -16,7 +16,9 @@
  *   BAR2: QEMU's 4 KiB MMIO register BAR (VGA ports at 0x400, VBE registers
  *         at 0x500) — optional, not implemented: leave BAR2 unimplemented;
  *   ROM BAR: the VGA BIOS image, vga_rom_image() (vgabios-stdvga.bin).
- * Before PCI enumeration the LFB sits at VGA_LFB_DEFAULT_ADDRESS.
+ * Before PCI enumeration the LFB sits at VGA_LFB_DEFAULT_ADDRESS. Without a
+ * PCI function (the VGA BIOS found through fw_cfg only), SeaBIOS's VGA BIOS
+ * assumes the Bochs ISA address instead: move it to VGA_LFB_ISA_ADDRESS.
  */
 #ifndef VIVARIUM_DEVICES_VGA_H
 #define VIVARIUM_DEVICES_VGA_H
@@ -39,6 +41,7 @@ struct vga;
 
 #define VGA_VRAM_SIZE           (16u * 1024 * 1024)
 #define VGA_LFB_DEFAULT_ADDRESS 0xfd000000u
+#define VGA_LFB_ISA_ADDRESS     0xe0000000u
 #define VGA_ROM_ADDRESS         0xc0000u
 
 #define VGA_PCI_VENDOR_ID           0x1234
