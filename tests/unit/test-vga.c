@@ -8,6 +8,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/vga.h"
 #include "display/framebuffer.h"
@@ -1057,6 +1058,82 @@ static void test_option_rom(struct fixture *f, gconstpointer data)
     g_free(dir);
 }
 
+static const struct vga_mode_regs mode_06 = {
+    0x63,
+    {0x01, 0x01, 0x00, 0x06},
+    {0x5f, 0x4f, 0x50, 0x82, 0x54, 0x80, 0xbf, 0x1f, 0x00, 0xc1, 0x00, 0x00, 0x00,
+     0x00, 0x00, 0x00, 0x9c, 0x8e, 0x8f, 0x28, 0x00, 0x96, 0xb9, 0xc2, 0xff},
+    {0x00, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17,
+     0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x01, 0x00, 0x01, 0x00},
+    {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0d, 0x0f, 0xff},
+};
+
+/* Mode 6, 640x200 in two colours: plane 0 only, odd lines at 0xba000. */
+static void test_cga_mode6(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    set_mode(f, &mode_06);
+    writeb(f, 0xb8000 + 80, 0x81); /* line 2 */
+    writeb(f, 0xba000 + 80, 0x18); /* line 3 */
+    render(f, NULL);
+    g_assert_cmpuint(f->fb->width, ==, 640);
+    g_assert_cmpuint(f->fb->height, ==, 200);
+    g_assert_cmphex(pixel(f, 0, 2), ==, 0xaaffaau); /* attribute 0x17 */
+    g_assert_cmphex(pixel(f, 7, 2), ==, 0xaaffaau);
+    g_assert_cmphex(pixel(f, 1, 2), ==, BLACK);
+    g_assert_cmphex(pixel(f, 3, 3), ==, 0xaaffaau);
+    g_assert_cmphex(pixel(f, 0, 3), ==, BLACK);
+    g_assert_cmphex(pixel(f, 0, 1), ==, BLACK);
+}
+
+static void test_framebuffer_damage(void)
+{
+    struct framebuffer *fb = framebuffer_new(100, 80);
+    g_assert_nonnull(fb);
+    g_assert_cmpint(fb->fd, >=, 0);
+    GArray *rects = g_array_new(FALSE, FALSE, sizeof(struct fb_rect));
+    g_assert_cmpuint(framebuffer_take_damage(fb, rects), ==, 0);
+
+    /* Stacked runs of the same columns join; a rectangle inside another
+     * adds nothing; everything is clipped to the picture. */
+    framebuffer_add_damage(fb, 10, 10, 5, 5);
+    framebuffer_add_damage(fb, 10, 15, 5, 5);
+    framebuffer_add_damage(fb, 11, 12, 2, 2);
+    framebuffer_add_damage(fb, 95, 70, 20, 20);
+    framebuffer_add_damage(fb, 100, 0, 5, 5);
+    g_assert_cmpuint(framebuffer_take_damage(fb, rects), ==, 2);
+    struct fb_rect *r = &g_array_index(rects, struct fb_rect, 0);
+    g_assert_cmpuint(r[0].x, ==, 10);
+    g_assert_cmpuint(r[0].y, ==, 10);
+    g_assert_cmpuint(r[0].width, ==, 5);
+    g_assert_cmpuint(r[0].height, ==, 10);
+    g_assert_cmpuint(r[1].x, ==, 95);
+    g_assert_cmpuint(r[1].width, ==, 5);
+    g_assert_cmpuint(r[1].height, ==, 10);
+    g_array_set_size(rects, 0);
+
+    /* Too many small rectangles become their bounding box. */
+    for (unsigned i = 0; i < 70; i++)
+        framebuffer_add_damage(fb, i, i, 1, 1);
+    g_assert_cmpuint(framebuffer_take_damage(fb, rects), <, 70);
+    g_array_set_size(rects, 0);
+
+    /* A resize brings a new memfd of the new size and damages it all. */
+    uint64_t generation = fb->generation;
+    g_assert_true(framebuffer_resize(fb, 320, 200));
+    g_assert_false(framebuffer_resize(fb, 320, 200));
+    g_assert_cmpuint(fb->generation, ==, generation + 1);
+    g_assert_cmpuint(fb->stride, ==, 320 * 4);
+    g_assert_cmpint(lseek(fb->fd, 0, SEEK_END), ==, 320 * 200 * 4);
+    framebuffer_row(fb, 199)[319] = 0x123456;
+    g_assert_cmpuint(framebuffer_take_damage(fb, rects), ==, 1);
+    r = &g_array_index(rects, struct fb_rect, 0);
+    g_assert_cmpuint(r->width, ==, 320);
+    g_assert_cmpuint(r->height, ==, 200);
+    g_array_free(rects, TRUE);
+    framebuffer_free(fb);
+}
+
 static void test_screenshot_png(struct fixture *f, gconstpointer data)
 {
     (void)data;
@@ -1125,6 +1202,7 @@ int main(int argc, char **argv)
     ADD("input-status-timing", test_input_status_timing);
     ADD("vbe-lfb", test_vbe_lfb);
     ADD("dirty-tracking", test_dirty_tracking);
+    ADD("cga-mode6", test_cga_mode6);
     ADD("mono-underline", test_mono_underline);
     ADD("panning", test_panning);
     ADD("option-rom", test_option_rom);
@@ -1132,5 +1210,6 @@ int main(int argc, char **argv)
     ADD("screenshot-png", test_screenshot_png);
 #undef ADD
     g_test_add_func("/vga/display-update", test_display_update);
+    g_test_add_func("/display/framebuffer-damage", test_framebuffer_damage);
     return g_test_run();
 }
