@@ -8,6 +8,8 @@
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/vga.h"
+#include "display/framebuffer.h"
 #include "loader.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
@@ -186,6 +188,16 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->debugcon = debugcon_create(m, DEBUGCON_PORT, config->debugcon_out);
     m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
 
+    m->display = display_new();
+    m->vga = m->display ? vga_create(&m->mem, &m->io, &m->clock, m->display) : NULL;
+    if (!m->vga) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot allocate video memory");
+        goto fail;
+    }
+    machine_add_device(m, "vga", m->vga, &vga_vmstate, vga_reset);
+    if (config->vgabios_path && !vga_load_rom(m->vga, config->vgabios_path, error))
+        goto fail;
+
     struct x86_state state;
     if (!initial_cpu_state(m, &state, error))
         goto fail;
@@ -203,6 +215,8 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    vga_destroy(m->vga);
+    display_free(m->display);
     debugcon_destroy(m->debugcon);
     debugcon_destroy(m->firmware_log);
     debug_exit_destroy(m->debug_exit);

@@ -106,6 +106,8 @@ struct machine {
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
     struct debugcon *firmware_log;
+    struct display *display; /* the guest screen, painted by the VGA */
+    struct vga *vga;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */

@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "display/framebuffer.h"
 #include "machine.h"
 
 struct engine_options {
@@ -19,6 +20,8 @@ struct engine_options {
     gchar *kernel;
     gchar *initrd;
     gchar *append;
+    gchar *vgabios;
+    gchar *screenshot;
     gboolean headless;
     gchar *serial;
     gchar *debugcon;
@@ -97,6 +100,12 @@ int main(int argc, char **argv)
          "FILE"},
         {"append", 0, 0, G_OPTION_ARG_STRING, &opt.append, "Kernel command line for --kernel",
          "CMDLINE"},
+        {"vgabios", 0, 0, G_OPTION_ARG_FILENAME, &opt.vgabios,
+         "VGA BIOS image mapped at 0xc0000 (default: SeaBIOS's vgabios-stdvga.bin if "
+         "installed)",
+         "FILE"},
+        {"screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt.screenshot,
+         "Write the screen as PNG to FILE when the run ends", "FILE"},
         {"headless", 0, 0, G_OPTION_ARG_NONE, &opt.headless,
          "No display; serial port on standard output", NULL},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
@@ -138,6 +147,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
         return MACHINE_EXIT_ERROR;
     }
+    const char *default_vgabios = "/usr/share/seabios/vgabios-stdvga.bin";
+    if (opt.vgabios)
+        config.vgabios_path = opt.vgabios;
+    else if (g_file_test(default_vgabios, G_FILE_TEST_EXISTS))
+        config.vgabios_path = g_strdup(default_vgabios);
     config.no_reboot = opt.no_reboot;
     config.trace = opt.trace;
     const char *default_out = opt.headless ? "stdio" : "none";
@@ -169,6 +183,15 @@ int main(int argc, char **argv)
 
     if (opt.dump_state)
         machine_dump_state(engine.machine, stderr);
+    if (opt.screenshot) {
+        /* The vCPU thread has ended, so this thread may paint one last
+         * frame of what the guest left on the screen. */
+        display_update(engine.machine->display);
+        if (!display_screenshot_png(engine.machine->display->fb, opt.screenshot, &error)) {
+            fprintf(stderr, "vivarium-engine: %s\n", error->message);
+            g_clear_error(&error);
+        }
+    }
     machine_destroy(engine.machine);
     g_main_loop_unref(engine.loop);
     fflush(stdout);
