@@ -328,6 +328,55 @@ void machine_request_reset(struct machine *m)
     m->cpu.stop_requested = 1;
 }
 
+void machine_key_event(struct machine *m, unsigned qnum, bool down)
+{
+    if (m->input.key)
+        m->input.key(m->input.opaque, qnum, down);
+}
+
+void machine_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons)
+{
+    if (m->input.pointer)
+        m->input.pointer(m->input.opaque, dx, dy, dz, buttons);
+}
+
+struct input_event {
+    bool is_key;
+    unsigned qnum;
+    bool down;
+    int dx, dy, dz;
+    unsigned buttons;
+};
+
+static void deliver_input_event(struct machine *m, void *data)
+{
+    struct input_event *event = data;
+    if (event->is_key)
+        machine_key_event(m, event->qnum, event->down);
+    else
+        machine_pointer_event(m, event->dx, event->dy, event->dz, event->buttons);
+    g_free(event);
+}
+
+void machine_post_key_event(struct machine *m, unsigned qnum, bool down)
+{
+    struct input_event *event = g_new0(struct input_event, 1);
+    event->is_key = true;
+    event->qnum = qnum;
+    event->down = down;
+    machine_post(m, deliver_input_event, event);
+}
+
+void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons)
+{
+    struct input_event *event = g_new0(struct input_event, 1);
+    event->dx = dx;
+    event->dy = dy;
+    event->dz = dz;
+    event->buttons = buttons;
+    machine_post(m, deliver_input_event, event);
+}
+
 void machine_set_a20(struct machine *m, bool enabled)
 {
     /* Gate changes are rare (once at boot, usually), so going through the

@@ -68,6 +68,18 @@ struct machine_device {
 
 enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
 
+/* Mouse buttons as a mask, as the PS/2 protocol reports them. */
+enum { MOUSE_BUTTON_LEFT = 1, MOUSE_BUTTON_RIGHT = 2, MOUSE_BUTTON_MIDDLE = 4 };
+
+/* Where keyboard and mouse input from the front ends goes: the machine's
+ * keyboard controller registers itself here. Keys are qnum codes
+ * (display/keymap.h). */
+struct machine_input {
+    void (*key)(void *opaque, unsigned qnum, bool down);
+    void (*pointer)(void *opaque, int dx, int dy, int dz, unsigned buttons);
+    void *opaque;
+};
+
 typedef void (*machine_work_fn)(struct machine *m, void *data);
 
 struct machine {
@@ -103,6 +115,8 @@ struct machine {
     size_t bios_size;
     bool cpu_ready;
 
+    struct machine_input input;
+
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
     struct debugcon *firmware_log;
@@ -136,6 +150,16 @@ void machine_power_on(struct machine *m);
 void machine_power_off(struct machine *m);
 void machine_pause(struct machine *m);
 void machine_resume(struct machine *m);
+
+/* Input from the front ends (SDL, VNC, D-Bus), on the vCPU thread; dropped
+ * when the machine has no keyboard or mouse. Relative motion, dy positive
+ * downwards; dz positive towards the user. */
+void machine_key_event(struct machine *m, unsigned qnum, bool down);
+void machine_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons);
+
+/* Thread-safe forms, for front-end threads: queued to the vCPU thread. */
+void machine_post_key_event(struct machine *m, unsigned qnum, bool down);
+void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons);
 
 /* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
 void machine_set_a20(struct machine *m, bool enabled);
