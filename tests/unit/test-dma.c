@@ -13,7 +13,7 @@
 struct fake_device {
     struct isa_dma *dma;
     int channel;
-    int chunk;   /* bytes moved per call */
+    int chunk; /* bytes moved per call */
     bool to_memory;
     uint8_t data[256];
     int calls;
@@ -128,7 +128,7 @@ static void test_single_transfer_to_memory(void)
     g_assert_cmpint(isa_dma_transfer_type(f->dma, 2), ==, ISA_DMA_WRITE);
 
     isa_dma_hold_dreq(f->dma, 2);
-    g_assert_cmpint(dev.calls, ==, 0); /* not from inside hold_dreq */
+    g_assert_cmpint(dev.calls, ==, 0);              /* not from inside hold_dreq */
     g_assert_cmphex(in8(f, 0x08) & 0x40, ==, 0x40); /* DREQ2 shows in status */
     run_transfers(f, 1);
     g_assert_cmpint(dev.calls, ==, 1);
