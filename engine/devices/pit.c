@@ -389,6 +389,14 @@ static void pit_irq_timer_fired(void *opaque)
     pit_update_irq(opaque);
 }
 
+/* Delivers channel 0's edges up to now under its current programming,
+ * before the guest changes it. */
+static void pit_channel_will_change(struct pit *pit, int index)
+{
+    if (index == 0)
+        pit_update_irq(pit);
+}
+
 static void pit_channel_changed(struct pit *pit, int index)
 {
     if (index == 0)
@@ -444,6 +452,7 @@ static void channel_count_written(struct pit_channel *ch, int64_t now_tick)
 static void pit_write_count(struct pit *pit, int index, uint8_t value)
 {
     struct pit_channel *ch = &pit->channels[index];
+    pit_channel_will_change(pit, index);
     int64_t now_tick = pit_now_tick(pit);
     channel_apply_reload(ch, now_tick);
     switch (ch->access) {
@@ -552,8 +561,10 @@ static void pit_write_control(struct pit *pit, uint8_t value)
         return;
     }
     struct pit_channel *ch = &pit->channels[select];
-    channel_apply_reload(ch, now_tick);
     int access = (value >> PIT_CW_ACCESS_SHIFT) & 3;
+    if (access != PIT_ACCESS_LATCH)
+        pit_channel_will_change(pit, select);
+    channel_apply_reload(ch, now_tick);
     if (access == PIT_ACCESS_LATCH) {
         channel_latch_count(ch, now_tick);
         return;
@@ -580,6 +591,7 @@ void pit_set_gate(struct pit *pit, int index, bool level)
     struct pit_channel *ch = &pit->channels[index];
     if (ch->gate == level)
         return;
+    pit_channel_will_change(pit, index);
     int64_t now_tick = pit_now_tick(pit);
     channel_apply_reload(ch, now_tick);
     ch->gate = level;

@@ -356,6 +356,21 @@ static void test_speaker_state_and_port61(void)
     fixture_free(f);
 }
 
+static void test_edge_before_reprogramming_is_delivered(void)
+{
+    struct fixture *f = fixture_new();
+    out8(f, 0x43, 0x34);
+    write_count(f, 0, 1000);
+    f->rising_edges = 0;
+    /* The clock passes an edge but the timer has not run yet when the
+     * guest reprograms the channel. */
+    vclock_set(&f->clock, ns_of_tick(1500));
+    out8(f, 0x43, 0x30);
+    g_assert_cmpint(f->rising_edges, ==, 1);
+    g_assert_false(f->irq_level);
+    fixture_free(f);
+}
+
 static void test_small_divisor_is_bounded(void)
 {
     struct fixture *f = fixture_new();
@@ -387,6 +402,8 @@ int main(int argc, char **argv)
     g_test_add_func("/pit/mode4-software-strobe", test_mode4_software_strobe);
     g_test_add_func("/pit/gate-suspends-mode0", test_gate_suspends_mode0);
     g_test_add_func("/pit/speaker-state-and-port61", test_speaker_state_and_port61);
+    g_test_add_func("/pit/edge-before-reprogramming-is-delivered",
+                    test_edge_before_reprogramming_is_delivered);
     g_test_add_func("/pit/small-divisor-is-bounded", test_small_divisor_is_bounded);
     return g_test_run();
 }
