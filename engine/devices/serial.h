@@ -22,8 +22,9 @@ struct serial;
 #define SERIAL_FIFO_SIZE 16
 
 /* Claims eight ports at base. Transmitted bytes go to out (NULL: nowhere).
- * irq is driven only while the guest enables it with MCR OUT2, as on a PC
- * serial card, which is what lets COM1 and COM3 share IRQ4. */
+ * irq is driven only while the guest sets MCR OUT2, as on a PC serial card;
+ * COM1/COM3 (and COM2/COM4) share a line correctly as long as only one of
+ * the pair has OUT2 set, which is also the rule on real ISA hardware. */
 struct serial *serial_create(struct ioport_bus *io, uint16_t base, struct vclock *clock,
                              const struct irq_line *irq, FILE *out);
 void serial_destroy(struct serial *serial);
