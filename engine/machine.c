@@ -8,6 +8,12 @@
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/dma.h"
+#include "devices/pic.h"
+#include "devices/pit.h"
+#include "devices/port92.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
 #include "devices/vga.h"
 #include "display/framebuffer.h"
 #include "loader.h"
@@ -131,10 +137,138 @@ static bool init_cpu_backend(struct machine *m, const char *accel, GError **erro
     return false;
 }
 
-static int cpu_intr_ack_none(void *opaque)
+static void machine_cpu_intr_changed(void *opaque, int n, bool level)
 {
-    (void)opaque;
-    return -1;
+    struct machine *m = opaque;
+    (void)n;
+    if (m->cpu_ready)
+        m->cpu.backend->set_irq(&m->cpu, level);
+}
+
+static void machine_port92_set_a20(void *opaque, bool enabled)
+{
+    struct machine *m = opaque;
+    if (m->cpu_ready)
+        machine_set_a20(m, enabled);
+}
+
+static void machine_port92_reset(void *opaque)
+{
+    machine_request_reset(opaque);
+}
+
+/* SeaBIOS's boot device codes in CMOS bytes 0x3d and 0x38, as QEMU's pc
+ * machine writes them: 1 floppy, 2 hard disk, 3 CD-ROM, 4 network. */
+static uint8_t cmos_boot_device(char c)
+{
+    switch (c) {
+    case 'a':
+        return 1;
+    case 'c':
+        return 2;
+    case 'd':
+        return 3;
+    case 'n':
+        return 4;
+    default:
+        return 0;
+    }
+}
+
+/* The configuration bytes of CMOS that the firmware reads, laid out as
+ * QEMU's pc machine does (hw/i386/pc.c). The century byte (0x32) is kept
+ * by the RTC itself. */
+static void machine_fill_cmos(struct machine *m)
+{
+    struct rtc *rtc = m->rtc;
+    uint64_t ram_kib = m->config->ram_size / 1024;
+
+    rtc_set_cmos(rtc, 0x15, 640 & 0xff); /* base memory, KiB */
+    rtc_set_cmos(rtc, 0x16, 640 >> 8);
+    uint64_t extended_kib = ram_kib > 1024 ? ram_kib - 1024 : 0;
+    if (extended_kib > 0xffff)
+        extended_kib = 0xffff;
+    rtc_set_cmos(rtc, 0x17, extended_kib & 0xff); /* KiB above 1 MiB */
+    rtc_set_cmos(rtc, 0x18, extended_kib >> 8);
+    rtc_set_cmos(rtc, 0x30, extended_kib & 0xff);
+    rtc_set_cmos(rtc, 0x31, extended_kib >> 8);
+    uint64_t high_blocks = m->config->ram_size > 16 * 1024 * 1024
+                               ? (m->config->ram_size - 16 * 1024 * 1024) / 65536
+                               : 0;
+    if (high_blocks > 0xffff)
+        high_blocks = 0xffff;
+    rtc_set_cmos(rtc, 0x34, high_blocks & 0xff); /* 64 KiB blocks above 16 MiB */
+    rtc_set_cmos(rtc, 0x35, high_blocks >> 8);
+    /* RAM is at most 3 GiB, all below the PCI hole: none above 4 GiB. */
+    rtc_set_cmos(rtc, 0x5b, 0);
+    rtc_set_cmos(rtc, 0x5c, 0);
+    rtc_set_cmos(rtc, 0x5d, 0);
+    rtc_set_cmos(rtc, 0x5f, 0); /* processors minus one */
+
+    unsigned floppies = 0, disks = 0;
+    for (unsigned i = 0; i < m->config->nr_drives; i++) {
+        if (m->config->drives[i].kind == DRIVE_FLOPPY)
+            floppies++;
+        else if (m->config->drives[i].kind == DRIVE_DISK)
+            disks++;
+    }
+    /* Floppy drive types, A in the high nibble: 4 is a 1.44 MB drive. */
+    rtc_set_cmos(rtc, 0x10, (floppies > 0 ? 0x40 : 0) | (floppies > 1 ? 0x04 : 0));
+    uint8_t equipment = 0x02 | 0x04; /* maths coprocessor, PS/2 mouse */
+    if (floppies > 0)
+        equipment |= 0x01 | (floppies > 1 ? 0x40 : 0);
+    rtc_set_cmos(rtc, 0x14, equipment);
+    /* Hard disks 0 and 1 present, as extended types (bytes 0x19/0x1a). */
+    rtc_set_cmos(rtc, 0x12, (disks > 0 ? 0xf0 : 0) | (disks > 1 ? 0x0f : 0));
+    rtc_set_cmos(rtc, 0x19, disks > 0 ? 47 : 0);
+    rtc_set_cmos(rtc, 0x1a, disks > 1 ? 47 : 0);
+
+    const char *order = m->config->boot_order ? m->config->boot_order : "cad";
+    uint8_t boot[3] = {0, 0, 0};
+    for (unsigned i = 0, n = 0; order[i] && n < 3; i++) {
+        uint8_t code = cmos_boot_device(order[i]);
+        if (code)
+            boot[n++] = code;
+    }
+    rtc_set_cmos(rtc, 0x3d, (uint8_t)(boot[1] << 4 | boot[0]));
+    /* Bit 0 clear: check the floppy boot signature. */
+    rtc_set_cmos(rtc, 0x38, (uint8_t)(boot[2] << 4));
+    rtc_set_cmos(rtc, 0x0f, 0); /* shutdown status: normal power-on */
+}
+
+/* The chipset devices of a PC, wired through the PIC's input lines. */
+static void machine_create_chipset(struct machine *m)
+{
+    m->cpu_intr = (struct irq_line){.handler = machine_cpu_intr_changed, .opaque = m, .n = 0};
+    m->pic = pic_create(&m->io, &m->cpu_intr);
+    machine_add_device(m, "pic", m->pic, &pic_vmstate, pic_reset);
+
+    m->pit = pit_create(&m->io, &m->clock, pic_irq_line(m->pic, 0));
+    machine_add_device(m, "pit", m->pit, &pit_vmstate, pit_reset);
+
+    int64_t now_seconds = g_get_real_time() / G_USEC_PER_SEC;
+    m->rtc = rtc_create(&m->io, &m->clock, pic_irq_line(m->pic, 8), now_seconds);
+    machine_add_device(m, "rtc", m->rtc, &rtc_vmstate, rtc_reset);
+    machine_fill_cmos(m);
+
+    m->dma = isa_dma_create(&m->io, &m->mem, &m->clock);
+    machine_add_device(m, "dma", m->dma, &isa_dma_vmstate, isa_dma_reset);
+
+    static const uint16_t com_base[4] = {SERIAL_COM1_BASE, SERIAL_COM2_BASE, SERIAL_COM3_BASE,
+                                         SERIAL_COM4_BASE};
+    static const int com_irq[4] = {4, 3, 4, 3};
+    static const char *const com_name[4] = {"com1", "com2", "com3", "com4"};
+    for (int i = 0; i < 4; i++) {
+        m->serial[i] =
+            serial_create(&m->io, com_base[i], &m->clock, pic_irq_line(m->pic, com_irq[i]),
+                          i == 0 ? m->config->serial_out : NULL);
+        machine_add_device(m, com_name[i], m->serial[i], &serial_vmstate, serial_reset);
+    }
+
+    struct port92_outputs port92_outputs = {
+        .set_a20 = machine_port92_set_a20, .reset = machine_port92_reset, .opaque = m};
+    m->port92 = port92_create(&m->io, &port92_outputs);
+    machine_add_device(m, "port92", m->port92, &port92_vmstate, port92_reset);
 }
 
 struct machine *machine_create(struct machine_config *config, GError **error)
@@ -174,7 +308,6 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->cpu.io = &m->io;
     m->cpu.clock = &m->clock;
     m->cpu.trace = config->trace;
-    m->cpu.intr_ack = cpu_intr_ack_none;
     if (!init_cpu_backend(m, config->accel ? config->accel : "auto", error))
         goto fail;
     m->cpu_ready = true;
@@ -187,6 +320,10 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->debug_exit = debug_exit_create(m);
     m->debugcon = debugcon_create(m, DEBUGCON_PORT, config->debugcon_out);
     m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
+    machine_create_chipset(m);
+    m->cpu.intr_ack = pic_intr_ack;
+    m->cpu.intr_opaque = m->pic;
+    m->cpu.backend->set_irq(&m->cpu, pic_intr_pending(m->pic));
 
     m->display = display_new();
     m->vga = m->display ? vga_create(&m->mem, &m->io, &m->clock, m->display) : NULL;
@@ -217,6 +354,13 @@ void machine_destroy(struct machine *m)
         m->cpu.backend->destroy(&m->cpu);
     vga_destroy(m->vga);
     display_free(m->display);
+    port92_destroy(m->port92);
+    for (int i = 0; i < 4; i++)
+        serial_destroy(m->serial[i]);
+    isa_dma_destroy(m->dma);
+    rtc_destroy(m->rtc);
+    pit_destroy(m->pit);
+    pic_destroy(m->pic);
     debugcon_destroy(m->debugcon);
     debugcon_destroy(m->firmware_log);
     debug_exit_destroy(m->debug_exit);

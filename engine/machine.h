@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "ioport.h"
+#include "irq.h"
 #include "memory.h"
 #include "vclock.h"
 #include "vmstate.h"
@@ -122,6 +123,15 @@ struct machine {
     struct debugcon *firmware_log;
     struct display *display; /* the guest screen, painted by the VGA */
     struct vga *vga;
+
+    /* The PC chipset. */
+    struct irq_line cpu_intr; /* the PIC's output to the CPU's INTR pin */
+    struct pic *pic;
+    struct pit *pit;
+    struct rtc *rtc;
+    struct isa_dma *dma;
+    struct serial *serial[4]; /* COM1-COM4 */
+    struct port92 *port92;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
