@@ -7,6 +7,11 @@
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/fw_cfg.h"
+#include "devices/i440fx.h"
+#include "devices/i8042.h"
+#include "devices/pci.h"
+#include "devices/piix3.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
  * the reset vector is, and its last 128 KiB just below 1 MiB. */
@@ -66,6 +71,86 @@ static bool map_bios(struct machine *m, GError **error)
     return true;
 }
 
+static void a20_line_changed(void *opaque, int n, bool level)
+{
+    (void)n;
+    machine_set_a20(opaque, level);
+}
+
+static void reset_line_changed(void *opaque, int n, bool level)
+{
+    (void)n;
+    if (level)
+        machine_request_reset(opaque);
+}
+
+/* What the firmware learns through fw_cfg, as QEMU's pc machine offers it
+ * to SeaBIOS. */
+static void fill_fw_cfg(struct machine *m)
+{
+    struct fw_cfg *fw = m->fw_cfg;
+    const struct machine_config *config = m->config;
+    static const uint8_t no_uuid[16];
+    fw_cfg_add_u64(fw, FW_CFG_RAM_SIZE, config->ram_size);
+    fw_cfg_add_u16(fw, FW_CFG_NB_CPUS, 1);
+    fw_cfg_add_u16(fw, FW_CFG_MAX_CPUS, 1);
+    fw_cfg_add_u16(fw, FW_CFG_NOGRAPHIC, 0);
+    fw_cfg_add_u16(fw, FW_CFG_BOOT_MENU, 0);
+    fw_cfg_add_u64(fw, FW_CFG_NUMA, 0);
+    fw_cfg_add_bytes(fw, FW_CFG_UUID, no_uuid, sizeof(no_uuid));
+    /* No direct kernel boot yet: the kernel, initrd and command line are
+     * empty. */
+    fw_cfg_add_u32(fw, FW_CFG_KERNEL_SIZE, 0);
+    fw_cfg_add_u32(fw, FW_CFG_INITRD_SIZE, 0);
+    fw_cfg_add_u32(fw, FW_CFG_CMDLINE_SIZE, 0);
+    uint8_t boot_cpus[2] = {1, 0};
+    fw_cfg_add_file(fw, "etc/boot-cpus", boot_cpus, sizeof(boot_cpus));
+    /* Milliseconds before retrying a failed boot; -1: never, as in QEMU. */
+    uint8_t fail_wait[4] = {0xff, 0xff, 0xff, 0xff};
+    fw_cfg_add_file(fw, "etc/boot-fail-wait", fail_wait, sizeof(fail_wait));
+
+    /* Conventional memory below the VGA window, and everything from 1 MiB
+     * up. The KVM backend must add QEMU's reservation of its identity map
+     * and TSS pages (0xfeffc000, 16 KiB) when it is in use. */
+    uint64_t ram = config->ram_size;
+    fw_cfg_add_e820(fw, 0, ram < 0xa0000 ? ram : 0xa0000, E820_RAM);
+    if (ram > 0x100000)
+        fw_cfg_add_e820(fw, 0x100000, ram - 0x100000, E820_RAM);
+    if (config->boot_order)
+        fw_cfg_set_boot_order(fw, config->boot_order);
+}
+
+static void create_chipset(struct machine *m)
+{
+    m->a20_line = (struct irq_line){.handler = a20_line_changed, .opaque = m};
+    m->reset_line = (struct irq_line){.handler = reset_line_changed, .opaque = m};
+
+    m->pci = pci_bus_create(&m->io, &m->mem);
+    machine_add_device(m, "pci", m->pci, &pci_bus_vmstate, pci_bus_reset);
+    m->i440fx = i440fx_create(m->pci, &m->mem);
+    machine_add_device(m, "i440fx", m->i440fx, &i440fx_vmstate, i440fx_reset);
+    /* PCI interrupts reach no ISA IRQ until the PIC is wired: pass its 16
+     * input lines here once it lands. */
+    m->piix3 = piix3_create(m->pci, &m->io, NULL, &m->reset_line);
+    machine_add_device(m, "piix3", m->piix3, &piix3_vmstate, piix3_reset);
+    /* The IDE controller registers the PIIX3 IDE function (00:01.1) itself
+     * with piix3_ide_pci_init() and pci_register_device(). */
+
+    m->fw_cfg = fw_cfg_create(&m->io, &m->mem);
+    machine_add_device(m, "fw_cfg", m->fw_cfg, &fw_cfg_vmstate, fw_cfg_reset);
+    fill_fw_cfg(m);
+
+    /* IRQ1 and IRQ12 are wired once the PIC lands. */
+    struct i8042_lines kbc_lines = {
+        .kbd_irq = NULL,
+        .mouse_irq = NULL,
+        .a20 = &m->a20_line,
+        .reset = &m->reset_line,
+    };
+    m->i8042 = i8042_create(&m->io, &m->clock, &kbc_lines);
+    machine_add_device(m, "i8042", m->i8042, &i8042_vmstate, i8042_reset);
+}
+
 static int cpu_intr_ack_none(void *opaque)
 {
     (void)opaque;
@@ -107,6 +192,7 @@ struct machine *machine_create(struct machine_config *config, GError **error)
 
     m->debug_exit = debug_exit_create(m);
     m->debugcon = debugcon_create(m, config->debugcon_out);
+    create_chipset(m);
 
     const char *accel = config->accel ? config->accel : "interp";
     m->cpu.backend = cpu_backend_by_name(accel);
@@ -141,6 +227,11 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    i8042_destroy(m->i8042);
+    fw_cfg_destroy(m->fw_cfg);
+    piix3_destroy(m->piix3);
+    i440fx_destroy(m->i440fx);
+    pci_bus_destroy(m->pci);
     debugcon_destroy(m->debugcon);
     debug_exit_destroy(m->debug_exit);
     memory_destroy(&m->mem);

@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "ioport.h"
+#include "irq.h"
 #include "memory.h"
 #include "vclock.h"
 #include "vmstate.h"
@@ -94,6 +95,16 @@ struct machine {
 
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
+
+    /* Signals devices send to the machine itself: the A20 gate (level) and
+     * a system reset request (a rising edge). */
+    struct irq_line a20_line;
+    struct irq_line reset_line;
+    struct pci_bus *pci;
+    struct i440fx *i440fx;
+    struct piix3 *piix3;
+    struct fw_cfg *fw_cfg;
+    struct i8042 *i8042;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
