@@ -808,8 +808,9 @@ static void mouse_write(struct i8042 *kbc, uint8_t byte)
         refill_output(kbc);
         return;
     }
-    /* A command interrupts the stream: unsent packets are dropped. */
-    if (byte != 0xfe)
+    /* Commands that change what is being reported drop the packets not
+     * read yet, so the replies are not mixed with stale motion. */
+    if (byte == 0xea || byte == 0xf0 || byte == 0xf5 || byte == 0xf6 || byte == 0xff)
         queue_clear(&mouse->queue);
 
     switch (byte) {
