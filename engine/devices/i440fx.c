@@ -154,8 +154,10 @@ static bool pam_apply(struct i440fx *host)
             w->readonly = false;
             w->ops = &pam_write_only_ops;
         }
-        /* Neither: the window is disabled and the ROM (or whatever is
-         * mapped there) shows through. */
+        /* Neither: the window is disabled and what lies beneath shows:
+         * the BIOS ROM at 0xe0000-0xfffff. At 0xc0000-0xdffff, where the
+         * PCI side has nothing, the RAM beneath still shows instead of
+         * all ones; SeaBIOS never reads there with the window off. */
         changed = true;
     }
     return changed;
