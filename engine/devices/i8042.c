@@ -952,6 +952,9 @@ static void controller_command(struct i8042 *kbc, uint8_t cmd)
     case 0xa4: /* is a password installed? no */
         controller_reply(kbc, 0xf1);
         break;
+    case 0xa5: /* load a password: a NUL-terminated string follows */
+        kbc->pending_command = cmd;
+        break;
     case 0xa7:
         write_command_byte(kbc, kbc->ram[0] | CB_AUX_DISABLE);
         break;
@@ -1009,6 +1012,10 @@ static void controller_data(struct i8042 *kbc, uint8_t cmd, uint8_t value)
         return;
     }
     switch (cmd) {
+    case 0xa5: /* password bytes are swallowed up to the NUL; none is kept */
+        if (value != 0)
+            kbc->pending_command = cmd;
+        break;
     case 0xd1:
         write_output_port(kbc, value);
         break;

@@ -154,7 +154,8 @@ void pci_device_init(struct pci_device *dev, const char *name, uint8_t devfn, ui
 void pci_register_io_bar(struct pci_device *dev, int bar, uint32_t size, ioport_read_fn read,
                          ioport_write_fn write, void *opaque);
 /* The region's size is the BAR's size; the bus owns its base and enabled
- * flag from now on and adds it to the memory map. */
+ * flag from now on and adds it to the memory map. The memory map works in
+ * 4 KiB pages, so give memory BARs at least that size. */
 void pci_register_mem_bar(struct pci_device *dev, int bar, struct memory_region *region,
                           bool prefetchable);
 void pci_register_rom_bar(struct pci_device *dev, struct memory_region *region);

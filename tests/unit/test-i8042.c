@@ -128,6 +128,16 @@ static void test_controller_self_test_and_command_byte(void)
     command(&f, 0xae);
     command(&f, 0x20);
     EXPECT(&f, 0x00);
+    /* A password is swallowed up to its NUL, not sent to the keyboard. */
+    command(&f, 0xa4);
+    EXPECT(&f, 0xf1);
+    command(&f, 0xa5);
+    data(&f, 'p');
+    data(&f, 'w');
+    data(&f, 0x00);
+    g_assert_cmphex(status(&f) & 0x01, ==, 0);
+    data(&f, 0xee);
+    EXPECT(&f, 0xee);
     /* With interrupts off the controller's replies raised nothing more. */
     g_assert_cmpuint(f.rises[LINE_IRQ1], ==, 1);
     fixture_destroy(&f);
