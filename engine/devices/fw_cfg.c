@@ -219,7 +219,7 @@ const void *fw_cfg_file_data(struct fw_cfg *fw, const char *name, size_t *len)
     return item->data;
 }
 
-void fw_cfg_add_e820(struct fw_cfg *fw, uint64_t address, uint64_t length, uint32_t type)
+void fw_cfg_add_e820(struct fw_cfg *fw, uint64_t address, uint64_t length, enum e820_type type)
 {
     struct e820_range range = {.address = address, .length = length, .type = type};
     g_array_append_val(fw->e820, range);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../e820.h"
 #include "../ioport.h"
 #include "../memory.h"
 #include "../vmstate.h"
@@ -63,9 +64,6 @@ enum fw_cfg_key {
 
 #define FW_CFG_MAX_FILE_NAME 56 /* including the terminating NUL */
 
-#define E820_RAM      1
-#define E820_RESERVED 2
-
 struct fw_cfg;
 
 /* Claims ports 0x510-0x511 and 0x514-0x51b; DMA transfers go to mem. The
@@ -96,7 +94,7 @@ const void *fw_cfg_file_data(struct fw_cfg *fw, const char *name, size_t *len);
 /* Appends a range to the memory map handed to the firmware, both as the
  * "etc/e820" file (RAM and reservations; what SeaBIOS reads) and, for
  * reservations, the legacy FW_CFG_E820_TABLE item. */
-void fw_cfg_add_e820(struct fw_cfg *fw, uint64_t address, uint64_t length, uint32_t type);
+void fw_cfg_add_e820(struct fw_cfg *fw, uint64_t address, uint64_t length, enum e820_type type);
 
 /* The "bootorder" file from a boot order string of drive letters, as
  * QEMU's -boot order=: a/b floppy 0/1, c the first hard disk (IDE primary

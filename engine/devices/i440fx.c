@@ -276,8 +276,9 @@ void i440fx_reset(void *opaque)
     i440fx_apply(host);
 }
 
-void i440fx_post_load(struct i440fx *host)
+void i440fx_post_load(void *opaque)
 {
+    struct i440fx *host = opaque;
     pci_device_update_mappings(&host->pci);
     for (int i = 0; i < PAM_SEGMENTS; i++)
         host->pam[i].mode = ~0u;

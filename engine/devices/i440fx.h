@@ -17,6 +17,6 @@ void i440fx_destroy(struct i440fx *host);
 extern const struct vmstate_desc i440fx_vmstate;
 void i440fx_reset(void *host);
 /* Re-derives the PAM and SMRAM windows and BARs from the restored config. */
-void i440fx_post_load(struct i440fx *host);
+void i440fx_post_load(void *host);
 
 #endif

@@ -180,8 +180,9 @@ void piix3_reset(void *opaque)
     route_pirqs(isa, false);
 }
 
-void piix3_post_load(struct piix3 *isa)
+void piix3_post_load(void *opaque)
 {
+    struct piix3 *isa = opaque;
     route_pirqs(isa, true);
 }
 

@@ -36,7 +36,7 @@ void piix3_destroy(struct piix3 *isa);
 extern const struct vmstate_desc piix3_vmstate;
 void piix3_reset(void *isa);
 /* Re-drives the ISA interrupt lines from the restored routing. */
-void piix3_post_load(struct piix3 *isa);
+void piix3_post_load(void *isa);
 
 /* Gives dev the PIIX3 IDE function's identity (8086:7010, class 01.01.80:
  * IDE in legacy mode on both channels, bus-master capable), its writable

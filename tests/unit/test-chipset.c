@@ -5,6 +5,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "e820.h"
 #include "machine.h"
 
 #define RAM_MIB 16
@@ -30,6 +31,7 @@ static void fixture_init(struct fixture *f)
     f->config.ram_size = (uint64_t)RAM_MIB << 20;
     f->config.bios_path = f->bios_path;
     f->config.boot_order = (char *)"cd";
+    f->config.accel = (char *)"interp";
     f->m = machine_create(&f->config, &error);
     g_assert_no_error(error);
     g_assert_nonnull(f->m);
@@ -102,17 +104,23 @@ static void test_fw_cfg_ram_map(void)
     }
     g_assert_cmpuint(e820_key, !=, 0);
     g_assert_cmpuint(bootorder_key, !=, 0);
+    /* Conventional memory up to the EBDA, and RAM from 1 MiB up. */
     ioport_write(io, 0x510, 2, e820_key);
-    uint8_t table[40];
-    for (int i = 0; i < 40; i++)
+    uint8_t table[5 * 20];
+    for (size_t i = 0; i < sizeof(table); i++)
         table[i] = (uint8_t)ioport_read(io, 0x511, 1);
     uint64_t base, length;
+    uint32_t type;
     memcpy(&length, table + 8, 8);
-    g_assert_cmphex(length, ==, 0xa0000);
-    memcpy(&base, table + 20, 8);
-    memcpy(&length, table + 28, 8);
+    memcpy(&type, table + 16, 4);
+    g_assert_cmphex(length, ==, 0x9fc00);
+    g_assert_cmpuint(type, ==, E820_RAM);
+    memcpy(&base, table + 60, 8);
+    memcpy(&length, table + 68, 8);
+    memcpy(&type, table + 76, 4);
     g_assert_cmphex(base, ==, 0x100000);
     g_assert_cmphex(length, ==, ((uint64_t)RAM_MIB << 20) - 0x100000);
+    g_assert_cmpuint(type, ==, E820_RAM);
     fixture_destroy(&f);
 }
 
