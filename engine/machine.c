@@ -9,13 +9,19 @@
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
 #include "devices/dma.h"
+#include "devices/fw_cfg.h"
+#include "devices/i440fx.h"
+#include "devices/i8042.h"
+#include "devices/pci.h"
 #include "devices/pic.h"
+#include "devices/piix3.h"
 #include "devices/pit.h"
 #include "devices/port92.h"
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "devices/vga.h"
 #include "display/framebuffer.h"
+#include "e820.h"
 #include "loader.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
@@ -137,6 +143,111 @@ static bool init_cpu_backend(struct machine *m, const char *accel, GError **erro
     return false;
 }
 
+/* The A20 gate is open while either the keyboard controller's output port
+ * or port 0x92 opens it, as on a PC's chipset. */
+static void update_a20(struct machine *m)
+{
+    if (m->cpu_ready)
+        machine_set_a20(m, m->a20_from_kbc || m->a20_from_port92);
+}
+
+static void a20_line_changed(void *opaque, int n, bool level)
+{
+    struct machine *m = opaque;
+    (void)n;
+    m->a20_from_kbc = level;
+    update_a20(m);
+}
+
+static void reset_line_changed(void *opaque, int n, bool level)
+{
+    (void)n;
+    if (level)
+        machine_request_reset(opaque);
+}
+
+/* What the firmware learns through fw_cfg, as QEMU's pc machine offers it
+ * to SeaBIOS. */
+static void fill_fw_cfg(struct machine *m)
+{
+    struct fw_cfg *fw = m->fw_cfg;
+    const struct machine_config *config = m->config;
+    static const uint8_t no_uuid[16];
+    fw_cfg_add_u64(fw, FW_CFG_RAM_SIZE, config->ram_size);
+    fw_cfg_add_u16(fw, FW_CFG_NB_CPUS, 1);
+    fw_cfg_add_u16(fw, FW_CFG_MAX_CPUS, 1);
+    fw_cfg_add_u16(fw, FW_CFG_NOGRAPHIC, 0);
+    fw_cfg_add_u16(fw, FW_CFG_BOOT_MENU, 0);
+    fw_cfg_add_u64(fw, FW_CFG_NUMA, 0);
+    fw_cfg_add_bytes(fw, FW_CFG_UUID, no_uuid, sizeof(no_uuid));
+    /* The engine boots kernels itself (loader.c), not through the
+     * firmware's linuxboot ROM: these stay empty. */
+    fw_cfg_add_u32(fw, FW_CFG_KERNEL_SIZE, 0);
+    fw_cfg_add_u32(fw, FW_CFG_INITRD_SIZE, 0);
+    fw_cfg_add_u32(fw, FW_CFG_CMDLINE_SIZE, 0);
+    uint8_t boot_cpus[2] = {1, 0};
+    fw_cfg_add_file(fw, "etc/boot-cpus", boot_cpus, sizeof(boot_cpus));
+    /* Milliseconds before retrying a failed boot; -1: never, as in QEMU. */
+    uint8_t fail_wait[4] = {0xff, 0xff, 0xff, 0xff};
+    fw_cfg_add_file(fw, "etc/boot-fail-wait", fail_wait, sizeof(fail_wait));
+
+    /* The same map the direct kernel loaders hand over. SeaBIOS takes the
+     * RAM from 1 MiB up and the reservations from it. */
+    struct e820_entry map[E820_MAX_ENTRIES];
+    unsigned entries = e820_build(config->ram_size, map);
+    for (unsigned i = 0; i < entries; i++)
+        fw_cfg_add_e820(fw, map[i].addr, map[i].size, map[i].type);
+    if (config->boot_order)
+        fw_cfg_set_boot_order(fw, config->boot_order);
+}
+
+static void kbc_key_event(void *kbc, unsigned qnum, bool down)
+{
+    i8042_key_event(kbc, qnum, down);
+}
+
+/* The machine's button bits are the PS/2 ones (MOUSE_BUTTON_* equal
+ * I8042_BUTTON_*). */
+static void kbc_pointer_event(void *kbc, int dx, int dy, int dz, unsigned buttons)
+{
+    i8042_mouse_event(kbc, dx, dy, dz, buttons);
+}
+
+/* The PCI side of the chipset and the keyboard controller. */
+static void create_pci_chipset(struct machine *m)
+{
+    /* The keyboard controller's output port comes up with A20 open. */
+    m->a20_from_kbc = true;
+    m->a20_line = (struct irq_line){.handler = a20_line_changed, .opaque = m};
+    m->reset_line = (struct irq_line){.handler = reset_line_changed, .opaque = m};
+
+    m->pci = pci_bus_create(&m->io, &m->mem);
+    machine_add_device(m, "pci", m->pci, &pci_bus_vmstate, pci_bus_reset);
+    m->i440fx = i440fx_create(m->pci, &m->mem);
+    machine_add_device(m, "i440fx", m->i440fx, &i440fx_vmstate, i440fx_reset);
+    machine_set_post_load(m, m->i440fx, i440fx_post_load);
+    m->piix3 = piix3_create(m->pci, &m->io, pic_irq_line(m->pic, 0), &m->reset_line);
+    machine_add_device(m, "piix3", m->piix3, &piix3_vmstate, piix3_reset);
+    machine_set_post_load(m, m->piix3, piix3_post_load);
+    /* The IDE controller registers the PIIX3 IDE function (00:01.1) itself
+     * with piix3_ide_pci_init() and pci_register_device(). */
+
+    m->fw_cfg = fw_cfg_create(&m->io, &m->mem);
+    machine_add_device(m, "fw_cfg", m->fw_cfg, &fw_cfg_vmstate, fw_cfg_reset);
+    fill_fw_cfg(m);
+
+    struct i8042_lines kbc_lines = {
+        .kbd_irq = pic_irq_line(m->pic, 1),
+        .mouse_irq = pic_irq_line(m->pic, 12),
+        .a20 = &m->a20_line,
+        .reset = &m->reset_line,
+    };
+    m->i8042 = i8042_create(&m->io, &m->clock, &kbc_lines);
+    machine_add_device(m, "i8042", m->i8042, &i8042_vmstate, i8042_reset);
+    m->input = (struct machine_input){
+        .key = kbc_key_event, .pointer = kbc_pointer_event, .opaque = m->i8042};
+}
+
 static void machine_cpu_intr_changed(void *opaque, int n, bool level)
 {
     struct machine *m = opaque;
@@ -148,8 +259,8 @@ static void machine_cpu_intr_changed(void *opaque, int n, bool level)
 static void machine_port92_set_a20(void *opaque, bool enabled)
 {
     struct machine *m = opaque;
-    if (m->cpu_ready)
-        machine_set_a20(m, enabled);
+    m->a20_from_port92 = enabled;
+    update_a20(m);
 }
 
 static void machine_port92_reset(void *opaque)
@@ -321,6 +432,7 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->debugcon = debugcon_create(m, DEBUGCON_PORT, config->debugcon_out);
     m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
     machine_create_chipset(m);
+    create_pci_chipset(m);
     m->cpu.intr_ack = pic_intr_ack;
     m->cpu.intr_opaque = m->pic;
     m->cpu.backend->set_irq(&m->cpu, pic_intr_pending(m->pic));
@@ -352,6 +464,11 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    i8042_destroy(m->i8042);
+    fw_cfg_destroy(m->fw_cfg);
+    piix3_destroy(m->piix3);
+    i440fx_destroy(m->i440fx);
+    pci_bus_destroy(m->pci);
     vga_destroy(m->vga);
     display_free(m->display);
     port92_destroy(m->port92);

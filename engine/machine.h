@@ -69,7 +69,7 @@ struct machine_device {
 
 enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
 
-/* Mouse buttons as a mask, as the PS/2 protocol reports them. */
+/* Mouse buttons as a mask, in the bit order of the PS/2 protocol. */
 enum { MOUSE_BUTTON_LEFT = 1, MOUSE_BUTTON_RIGHT = 2, MOUSE_BUTTON_MIDDLE = 4 };
 
 /* Where keyboard and mouse input from the front ends goes: the machine's
@@ -132,6 +132,18 @@ struct machine {
     struct isa_dma *dma;
     struct serial *serial[4]; /* COM1-COM4 */
     struct port92 *port92;
+
+    /* Signals devices send to the machine itself: the A20 gate (level) and
+     * a system reset request (a rising edge). */
+    struct irq_line a20_line;
+    struct irq_line reset_line;
+    struct pci_bus *pci;
+    struct i440fx *i440fx;
+    struct piix3 *piix3;
+    struct fw_cfg *fw_cfg;
+    struct i8042 *i8042;
+    bool a20_from_kbc;
+    bool a20_from_port92;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
