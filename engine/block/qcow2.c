@@ -780,9 +780,12 @@ static int write_cluster(struct qcow2_image *s, uint64_t offset, const uint8_t *
             s->unsynced = true;
             ret = sync_if_needed(s);
         }
-        if (ret == 0)
-            ret = map.kind == QCOW2_COMPRESSED ? free_compressed(s, map.entry)
-                                               : refcount_update(s, map.host_offset, -1, false);
+        /* The guest's data is safe by now: a failure to free only leaks
+         * the old cluster, and has been reported. */
+        if (ret == 0 && map.kind == QCOW2_COMPRESSED)
+            free_compressed(s, map.entry);
+        else if (ret == 0)
+            refcount_update(s, map.host_offset, -1, false);
     }
     return ret;
 }
