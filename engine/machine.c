@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/fdc.h"
+#include "devices/ide.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
  * the reset vector is, and its last 128 KiB just below 1 MiB. */
@@ -66,6 +69,55 @@ static bool map_bios(struct machine *m, GError **error)
     return true;
 }
 
+static const char *drive_name(const struct drive_config *drive)
+{
+    static const char *const ide_names[] = {"hda", "hdb", "hdc", "hdd"};
+    if (drive->kind == DRIVE_FLOPPY)
+        return drive->unit == 0 ? "fda" : "fdb";
+    return drive->unit < 4 ? ide_names[drive->unit] : "ide";
+}
+
+/* Opens every configured image and plugs it into its controller; a missing,
+ * damaged or unsupported image stops the machine from starting. */
+static bool attach_drives(struct machine *m, GError **error)
+{
+    for (unsigned i = 0; i < m->config->nr_drives; i++) {
+        const struct drive_config *drive = &m->config->drives[i];
+        bool readonly = drive->readonly || drive->kind == DRIVE_CDROM;
+        GError *open_error = NULL;
+        struct block_device *bd = block_open(drive->path, readonly, &open_error);
+        if (!bd) {
+            g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
+            return false;
+        }
+        if (drive->kind == DRIVE_FLOPPY) {
+#ifdef VIVARIUM_HAVE_ISA_DMA
+            if (!fdc_insert(m->fdc, drive->unit, bd, &open_error)) {
+                block_close(bd);
+                g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
+                return false;
+            }
+            continue;
+#else
+            block_close(bd);
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "%s: floppy drives need the ISA DMA controller, which this build lacks",
+                        drive_name(drive));
+            return false;
+#endif
+        }
+        enum ide_drive_kind kind = drive->kind == DRIVE_CDROM ? IDE_CDROM : IDE_DISK;
+        if (!ide_attach_drive(m->ide, drive->unit, kind, bd)) {
+            block_close(bd);
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "%s: the IDE unit is already in use, or the image is empty",
+                        drive_name(drive));
+            return false;
+        }
+    }
+    return true;
+}
+
 static int cpu_intr_ack_none(void *opaque)
 {
     (void)opaque;
@@ -107,6 +159,16 @@ struct machine *machine_create(struct machine_config *config, GError **error)
 
     m->debug_exit = debug_exit_create(m);
     m->debugcon = debugcon_create(m, config->debugcon_out);
+    /* IRQ 14 and 15 (IDE) and IRQ 6 (floppy) are connected once the PIC is
+     * part of the machine; until then the controllers are polled. */
+    m->ide = ide_create(m, NULL, NULL);
+#ifdef VIVARIUM_HAVE_ISA_DMA
+    /* The lead's merge with the 8237 (engine/devices/dma.h) passes the DMA
+     * controller here and defines VIVARIUM_HAVE_ISA_DMA away. */
+    m->fdc = fdc_create(m, NULL, NULL);
+#endif
+    if (!attach_drives(m, error))
+        goto fail;
 
     const char *accel = config->accel ? config->accel : "interp";
     m->cpu.backend = cpu_backend_by_name(accel);
@@ -141,6 +203,10 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    ide_destroy(m->ide);
+#ifdef VIVARIUM_HAVE_ISA_DMA
+    fdc_destroy(m->fdc);
+#endif
     debugcon_destroy(m->debugcon);
     debug_exit_destroy(m->debug_exit);
     memory_destroy(&m->mem);

@@ -34,6 +34,8 @@ struct drive_config {
     enum drive_kind kind;
     char *path;
     bool readonly;
+    /* IDE unit 0-3 (hda-hdd; a CD-ROM is usually 2, hdc) or floppy 0-1. */
+    unsigned unit;
 };
 
 struct machine_config {
@@ -94,6 +96,8 @@ struct machine {
 
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
+    struct ide_controller *ide;
+    struct fdc *fdc;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
