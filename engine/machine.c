@@ -6,12 +6,15 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "block/block.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
 #include "devices/dma.h"
+#include "devices/fdc.h"
 #include "devices/fw_cfg.h"
 #include "devices/i440fx.h"
 #include "devices/i8042.h"
+#include "devices/ide.h"
 #include "devices/pci.h"
 #include "devices/pic.h"
 #include "devices/piix3.h"
@@ -88,6 +91,47 @@ static bool map_bios(struct machine *m, GError **error)
                                          .host = image + size - low_size,
                                          .readonly = true};
     memory_add_region(&m->mem, &m->bios_low);
+    return true;
+}
+
+static const char *drive_name(const struct drive_config *drive)
+{
+    static const char *const ide_names[] = {"hda", "hdb", "hdc", "hdd"};
+    if (drive->kind == DRIVE_FLOPPY)
+        return drive->unit == 0 ? "fda" : "fdb";
+    return drive->unit < 4 ? ide_names[drive->unit] : "ide";
+}
+
+/* Opens every configured image and plugs it into its controller; a missing,
+ * damaged or unsupported image stops the machine from starting. */
+static bool attach_drives(struct machine *m, GError **error)
+{
+    for (unsigned i = 0; i < m->config->nr_drives; i++) {
+        const struct drive_config *drive = &m->config->drives[i];
+        bool readonly = drive->readonly || drive->kind == DRIVE_CDROM;
+        GError *open_error = NULL;
+        struct block_device *bd = block_open(drive->path, readonly, &open_error);
+        if (!bd) {
+            g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
+            return false;
+        }
+        if (drive->kind == DRIVE_FLOPPY) {
+            if (!fdc_insert(m->fdc, drive->unit, bd, &open_error)) {
+                block_close(bd);
+                g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
+                return false;
+            }
+            continue;
+        }
+        enum ide_drive_kind kind = drive->kind == DRIVE_CDROM ? IDE_CDROM : IDE_DISK;
+        if (!ide_attach_drive(m->ide, drive->unit, kind, bd)) {
+            block_close(bd);
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "%s: the IDE unit is already in use, or the image is empty",
+                        drive_name(drive));
+            return false;
+        }
+    }
     return true;
 }
 
@@ -433,6 +477,11 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
     machine_create_chipset(m);
     create_pci_chipset(m);
+    m->ide = ide_create(m, pic_irq_line(m->pic, 14), pic_irq_line(m->pic, 15));
+    m->fdc = fdc_create(&m->io, pic_irq_line(m->pic, 6), m->dma);
+    machine_add_device(m, "fdc", m->fdc, &fdc_vmstate, fdc_reset);
+    if (!attach_drives(m, error))
+        goto fail;
     m->cpu.intr_ack = pic_intr_ack;
     m->cpu.intr_opaque = m->pic;
     m->cpu.backend->set_irq(&m->cpu, pic_intr_pending(m->pic));
@@ -464,6 +513,8 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    ide_destroy(m->ide);
+    fdc_destroy(m->fdc);
     i8042_destroy(m->i8042);
     fw_cfg_destroy(m->fw_cfg);
     piix3_destroy(m->piix3);

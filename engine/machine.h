@@ -35,6 +35,8 @@ struct drive_config {
     enum drive_kind kind;
     char *path;
     bool readonly;
+    /* IDE unit 0-3 (hda-hdd; a CD-ROM is usually 2, hdc) or floppy 0-1. */
+    unsigned unit;
 };
 
 struct machine_config {
@@ -144,6 +146,8 @@ struct machine {
     struct i8042 *i8042;
     bool a20_from_kbc;
     bool a20_from_port92;
+    struct ide_controller *ide;
+    struct fdc *fdc;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */

@@ -30,6 +30,9 @@ struct engine_options {
     gboolean trace;
     gint timeout_seconds;
     gboolean dump_state;
+    gchar *hd[4];
+    gchar *cdrom;
+    gchar *fd[2];
 };
 
 struct engine {
@@ -122,6 +125,14 @@ int main(int argc, char **argv)
          "Stop after this many seconds with exit status 6", "SECONDS"},
         {"dump-state", 0, 0, G_OPTION_ARG_NONE, &opt.dump_state,
          "Print every device's state when the run ends", NULL},
+        {"hda", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[0], "Primary master disk image", "FILE"},
+        {"hdb", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[1], "Primary slave disk image", "FILE"},
+        {"hdc", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[2], "Secondary master disk image", "FILE"},
+        {"hdd", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[3], "Secondary slave disk image", "FILE"},
+        {"cdrom", 0, 0, G_OPTION_ARG_FILENAME, &opt.cdrom,
+         "CD-ROM image (ISO) on the secondary master", "FILE"},
+        {"fda", 0, 0, G_OPTION_ARG_FILENAME, &opt.fd[0], "Floppy image in drive A:", "FILE"},
+        {"fdb", 0, 0, G_OPTION_ARG_FILENAME, &opt.fd[1], "Floppy image in drive B:", "FILE"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
 
@@ -154,6 +165,24 @@ int main(int argc, char **argv)
         config.vgabios_path = g_strdup(default_vgabios);
     config.no_reboot = opt.no_reboot;
     config.trace = opt.trace;
+    for (unsigned i = 0; i < 4; i++) {
+        if (opt.hd[i])
+            config.drives[config.nr_drives++] =
+                (struct drive_config){.kind = DRIVE_DISK, .path = opt.hd[i], .unit = i};
+    }
+    if (opt.cdrom) {
+        if (opt.hd[2]) {
+            fprintf(stderr, "vivarium-engine: --cdrom and --hdc both want the secondary master\n");
+            return MACHINE_EXIT_ERROR;
+        }
+        config.drives[config.nr_drives++] =
+            (struct drive_config){.kind = DRIVE_CDROM, .path = opt.cdrom, .unit = 2};
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if (opt.fd[i])
+            config.drives[config.nr_drives++] =
+                (struct drive_config){.kind = DRIVE_FLOPPY, .path = opt.fd[i], .unit = i};
+    }
     const char *default_out = opt.headless ? "stdio" : "none";
     config.serial_out = open_output(opt.serial ? opt.serial : default_out, stdout, &error);
     if (!error)
