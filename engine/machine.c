@@ -15,6 +15,7 @@
 #include "devices/i440fx.h"
 #include "devices/i8042.h"
 #include "devices/ide.h"
+#include "devices/ide_pci.h"
 #include "devices/pci.h"
 #include "devices/pic.h"
 #include "devices/piix3.h"
@@ -23,6 +24,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "devices/vga.h"
+#include "devices/vga_pci.h"
 #include "display/framebuffer.h"
 #include "e820.h"
 #include "loader.h"
@@ -478,6 +480,11 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     machine_create_chipset(m);
     create_pci_chipset(m);
     m->ide = ide_create(m, pic_irq_line(m->pic, 14), pic_irq_line(m->pic, 15));
+    m->ide_pci = ide_pci_create(m->pci, m->ide, error);
+    if (!m->ide_pci)
+        goto fail;
+    machine_add_device(m, "ide-pci", m->ide_pci, &ide_pci_vmstate, ide_pci_reset);
+    machine_set_post_load(m, m->ide_pci, ide_pci_post_load);
     m->fdc = fdc_create(&m->io, pic_irq_line(m->pic, 6), m->dma);
     machine_add_device(m, "fdc", m->fdc, &fdc_vmstate, fdc_reset);
     if (!attach_drives(m, error))
@@ -495,6 +502,11 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     machine_add_device(m, "vga", m->vga, &vga_vmstate, vga_reset);
     if (config->vgabios_path && !vga_load_rom(m->vga, config->vgabios_path, error))
         goto fail;
+    m->vga_pci = vga_pci_create(m->pci, m->vga, error);
+    if (!m->vga_pci)
+        goto fail;
+    machine_add_device(m, "vga-pci", m->vga_pci, &vga_pci_vmstate, vga_pci_reset);
+    machine_set_post_load(m, m->vga_pci, vga_pci_post_load);
 
     struct x86_state state;
     if (!initial_cpu_state(m, &state, error))
@@ -513,6 +525,8 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    vga_pci_destroy(m->vga_pci);
+    ide_pci_destroy(m->ide_pci);
     ide_destroy(m->ide);
     fdc_destroy(m->fdc);
     i8042_destroy(m->i8042);

@@ -147,6 +147,8 @@ struct machine {
     bool a20_from_kbc;
     bool a20_from_port92;
     struct ide_controller *ide;
+    struct ide_pci *ide_pci;
+    struct vga_pci *vga_pci;
     struct fdc *fdc;
 };
 

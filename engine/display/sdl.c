@@ -52,8 +52,8 @@ static void present(struct sdl_window *sdl)
     struct framebuffer *fb = sdl->display->fb;
     g_mutex_lock(&sdl->lock);
     bool dirty = sdl->dirty;
-    SDL_Rect area = {(int)sdl->dirty_x0, (int)sdl->dirty_y0,
-                     (int)(sdl->dirty_x1 - sdl->dirty_x0), (int)(sdl->dirty_y1 - sdl->dirty_y0)};
+    SDL_Rect area = {(int)sdl->dirty_x0, (int)sdl->dirty_y0, (int)(sdl->dirty_x1 - sdl->dirty_x0),
+                     (int)(sdl->dirty_y1 - sdl->dirty_y0)};
     sdl->dirty = false;
     g_mutex_unlock(&sdl->lock);
     if (!dirty)
@@ -63,9 +63,9 @@ static void present(struct sdl_window *sdl)
     if (!sdl->texture || fb->width != sdl->texture_width || fb->height != sdl->texture_height) {
         if (sdl->texture)
             SDL_DestroyTexture(sdl->texture);
-        sdl->texture = SDL_CreateTexture(sdl->renderer, SDL_PIXELFORMAT_RGB888,
-                                         SDL_TEXTUREACCESS_STREAMING, (int)fb->width,
-                                         (int)fb->height);
+        sdl->texture =
+            SDL_CreateTexture(sdl->renderer, SDL_PIXELFORMAT_RGB888, SDL_TEXTUREACCESS_STREAMING,
+                              (int)fb->width, (int)fb->height);
         sdl->texture_width = fb->width;
         sdl->texture_height = fb->height;
         SDL_RenderSetLogicalSize(sdl->renderer, (int)fb->width, (int)fb->height);

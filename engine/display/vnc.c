@@ -20,7 +20,7 @@ struct vnc_server {
     struct machine *machine;
     struct display *display;
     rfbScreenInfoPtr screen;
-    uint32_t *pixels; /* the server's copy of the picture */
+    uint32_t *pixels;         /* the server's copy of the picture */
     uint32_t *retired_pixels; /* the buffer before the last resize */
     unsigned width, height;
     char *passwords[2];
@@ -127,8 +127,7 @@ static bool parse_address(const char *address, struct in_addr *host, int *port, 
 }
 
 struct vnc_server *vnc_server_create(struct machine *m, struct display *display,
-                                     const char *address, const char *password,
-                                     GError **error)
+                                     const char *address, const char *password, GError **error)
 {
     struct in_addr host;
     int port;

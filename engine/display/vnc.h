@@ -12,8 +12,7 @@ struct vnc_server;
  * empty) with an optional password (VNC authentication: at most eight
  * characters count). Call on the vCPU thread, or before it starts. */
 struct vnc_server *vnc_server_create(struct machine *m, struct display *display,
-                                     const char *address, const char *password,
-                                     GError **error);
+                                     const char *address, const char *password, GError **error);
 void vnc_server_destroy(struct vnc_server *vnc);
 
 #endif
