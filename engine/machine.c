@@ -16,7 +16,9 @@
 #include "devices/i8042.h"
 #include "devices/ide.h"
 #include "devices/ide_pci.h"
+#include "audio/audio.h"
 #include "devices/pci.h"
+#include "devices/pcspk.h"
 #include "devices/pic.h"
 #include "devices/piix3.h"
 #include "devices/pit.h"
@@ -145,6 +147,15 @@ static bool initial_cpu_state(struct machine *m, struct x86_state *state, GError
         return loader_boot_kernel(m, state, error);
     x86_state_reset(state);
     return true;
+}
+
+/* The mixer's step, every few milliseconds of virtual time while the machine
+ * runs and sound has somewhere to go. */
+static void mix_audio(void *opaque)
+{
+    struct machine *m = opaque;
+    audio_mix(m->audio);
+    vtimer_arm(&m->clock, &m->audio_timer, vclock_now(&m->clock) + audio_mix_period_ns());
 }
 
 /* The software backend --accel auto falls back on when KVM is not usable. */
@@ -479,6 +490,13 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
     machine_create_chipset(m);
     create_pci_chipset(m);
+    m->audio = audio_create(&m->clock, config->audio_output ? config->audio_output : "none",
+                            config->name ? config->name : "Vivarium", error);
+    if (!m->audio)
+        goto fail;
+    m->pcspk = pcspk_create(m->pit, &m->clock, m->audio);
+    vtimer_init(&m->audio_timer, mix_audio, m);
+
     m->ide = ide_create(m, pic_irq_line(m->pic, 14), pic_irq_line(m->pic, 15));
     m->ide_pci = ide_pci_create(m->pci, m->ide, error);
     if (!m->ide_pci)
@@ -525,6 +543,8 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    pcspk_destroy(m->pcspk);
+    audio_destroy(m->audio);
     vga_pci_destroy(m->vga_pci);
     ide_pci_destroy(m->ide_pci);
     ide_destroy(m->ide);
@@ -600,6 +620,8 @@ static void set_run_state(struct machine *m, enum machine_run_state state)
         vclock_start(&m->clock);
     else
         vclock_stop(&m->clock);
+    if (state == MACHINE_RUNNING && audio_has_output(m->audio) && !m->audio_timer.armed)
+        vtimer_arm(&m->clock, &m->audio_timer, vclock_now(&m->clock));
     m->cpu.stop_requested = 1;
     if (m->run_state_changed)
         m->run_state_changed(m, state, m->run_state_opaque);
@@ -646,6 +668,13 @@ void machine_request_exit(struct machine *m, int status)
     m->exit_status = status;
     m->quit = 1;
     m->cpu.stop_requested = 1;
+}
+
+void machine_work_quit(struct machine *m, void *data)
+{
+    (void)data;
+    machine_power_off(m);
+    machine_request_exit(m, MACHINE_EXIT_POWER_OFF);
 }
 
 void machine_request_reset(struct machine *m)

@@ -47,7 +47,9 @@ struct machine_config {
     char *kernel_path; /* direct kernel boot: multiboot or Linux bzImage */
     char *initrd_path;
     char *append;
-    char *boot_order; /* e.g. "cda": CD, hard disk, floppy */
+    char *boot_order;   /* e.g. "cda": CD, hard disk, floppy */
+    char *name;         /* the VM's name, for the sound stream and titles */
+    char *audio_output; /* "pulse" or "none" */
     struct drive_config drives[MACHINE_MAX_DRIVES];
     unsigned nr_drives;
     bool no_reboot;     /* a triple fault or reset request ends the run */
@@ -146,6 +148,9 @@ struct machine {
     struct i8042 *i8042;
     bool a20_from_kbc;
     bool a20_from_port92;
+    struct audio *audio;
+    struct vtimer audio_timer;
+    struct pcspk *pcspk;
     struct ide_controller *ide;
     struct ide_pci *ide_pci;
     struct vga_pci *vga_pci;
@@ -191,6 +196,9 @@ void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsig
 
 /* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
 void machine_set_a20(struct machine *m, bool enabled);
+
+/* Work that powers the machine off and ends the run (a window closed). */
+void machine_work_quit(struct machine *m, void *data);
 
 /* Thread-safe: queues fn to run on the vCPU thread and wakes it. */
 void machine_post(struct machine *m, machine_work_fn fn, void *data);

@@ -179,6 +179,8 @@ struct display *display_new(void)
         return NULL;
     struct display *display = g_new0(struct display, 1);
     display->fb = fb;
+    display->listeners = g_array_new(FALSE, FALSE, sizeof(struct display_listener));
+    display->frame_damage = g_array_new(FALSE, FALSE, sizeof(struct fb_rect));
     return display;
 }
 
@@ -187,6 +189,8 @@ void display_free(struct display *display)
     if (!display)
         return;
     framebuffer_free(display->fb);
+    g_array_free(display->listeners, TRUE);
+    g_array_free(display->frame_damage, TRUE);
     g_free(display);
 }
 
@@ -195,11 +199,21 @@ void display_set_source(struct display *display, const struct display_source *so
     display->source = *source;
 }
 
-void display_set_listener(struct display *display,
-                          void (*updated)(void *opaque, struct display *display), void *opaque)
+void display_add_listener(struct display *display, display_listener_fn fn, void *opaque)
 {
-    display->updated = updated;
-    display->updated_opaque = opaque;
+    struct display_listener listener = {.fn = fn, .opaque = opaque};
+    g_array_append_val(display->listeners, listener);
+}
+
+void display_remove_listener(struct display *display, display_listener_fn fn, void *opaque)
+{
+    for (guint i = 0; i < display->listeners->len; i++) {
+        struct display_listener *l = &g_array_index(display->listeners, struct display_listener, i);
+        if (l->fn == fn && l->opaque == opaque) {
+            g_array_remove_index(display->listeners, i);
+            return;
+        }
+    }
 }
 
 void display_update(struct display *display)
@@ -208,13 +222,17 @@ void display_update(struct display *display)
     if (!display->source.render)
         return;
     display->source.render(display->source.opaque, display->fb);
-    if (!display->updated)
+    if (display->listeners->len == 0)
         return;
-    g_mutex_lock(&display->fb->lock);
-    bool damaged = display->fb->damage->len > 0;
-    g_mutex_unlock(&display->fb->lock);
-    if (damaged)
-        display->updated(display->updated_opaque, display);
+    g_array_set_size(display->frame_damage, 0);
+    unsigned count = framebuffer_take_damage(display->fb, display->frame_damage);
+    if (count == 0)
+        return;
+    const struct fb_rect *rects = (const struct fb_rect *)display->frame_damage->data;
+    for (guint i = 0; i < display->listeners->len; i++) {
+        struct display_listener *l = &g_array_index(display->listeners, struct display_listener, i);
+        l->fn(l->opaque, display, rects, count);
+    }
 }
 
 bool display_screenshot_png(struct framebuffer *fb, const char *path, GError **error)

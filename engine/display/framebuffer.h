@@ -12,8 +12,7 @@
  *
  * A display joins a framebuffer to the device that paints it (the VGA):
  * display_update(), called at the guest's refresh rate, asks the source to
- * render what changed and then tells the listener, if any, that there is new
- * damage to collect.
+ * render what changed and then hands the damage to the listeners.
  */
 #ifndef VIVARIUM_DISPLAY_FRAMEBUFFER_H
 #define VIVARIUM_DISPLAY_FRAMEBUFFER_H
@@ -72,23 +71,37 @@ struct display_source {
     void *opaque;
 };
 
+struct display;
+
+/* A consumer of frames (the D-Bus service, the VNC server, the SDL window),
+ * told on the vCPU thread of every refresh that changed something, with the
+ * rectangles that changed. */
+typedef void (*display_listener_fn)(void *opaque, struct display *display,
+                                    const struct fb_rect *rects, unsigned count);
+
+struct display_listener {
+    display_listener_fn fn;
+    void *opaque;
+};
+
 struct display {
     struct framebuffer *fb;
     struct display_source source;
-    /* Called on the vCPU thread after an update that added damage. */
-    void (*updated)(void *opaque, struct display *display);
-    void *updated_opaque;
-    uint64_t frames; /* display_update calls so far */
+    GArray *listeners;    /* struct display_listener */
+    GArray *frame_damage; /* struct fb_rect, the refresh being announced */
+    uint64_t frames;      /* display_update calls so far */
 };
 
 /* A display with a 640x480 black framebuffer and no source yet. */
 struct display *display_new(void);
 void display_free(struct display *display);
 void display_set_source(struct display *display, const struct display_source *source);
-void display_set_listener(struct display *display,
-                          void (*updated)(void *opaque, struct display *display), void *opaque);
+/* Listeners are added and removed while the vCPU thread is not running. With
+ * none, damage accumulates in the framebuffer for framebuffer_take_damage(). */
+void display_add_listener(struct display *display, display_listener_fn fn, void *opaque);
+void display_remove_listener(struct display *display, display_listener_fn fn, void *opaque);
 
-/* One refresh: the source renders what changed, the listener hears of it. */
+/* One refresh: the source renders what changed, the listeners hear of it. */
 void display_update(struct display *display);
 
 /* Writes the current picture as an 8-bit RGB PNG. */

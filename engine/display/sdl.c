@@ -10,6 +10,7 @@
 #include "sdl.h"
 
 #include <SDL.h>
+#include <gio/gio.h>
 
 #include "../machine.h"
 #include "framebuffer.h"
@@ -126,7 +127,7 @@ static gboolean poll_cb(gpointer data)
     while (SDL_PollEvent(&event)) {
         switch (event.type) {
         case SDL_QUIT:
-            machine_post(sdl->machine, machine_work_power_off_and_exit, NULL);
+            machine_post(sdl->machine, machine_work_quit, NULL);
             break;
         case SDL_KEYDOWN:
         case SDL_KEYUP:

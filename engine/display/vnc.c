@@ -9,6 +9,7 @@
 #include "vnc.h"
 
 #include <arpa/inet.h>
+#include <gio/gio.h>
 #include <rfb/rfb.h>
 #include <string.h>
 
