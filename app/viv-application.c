@@ -31,8 +31,9 @@ GSettings *viv_application_get_settings(VivApplication *self)
 
 void viv_application_show_error(GtkWindow *parent, const char *primary, const char *secondary)
 {
-    GtkWidget *dialog = gtk_message_dialog_new(parent, GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
-                                               GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s", primary);
+    GtkWidget *dialog =
+        gtk_message_dialog_new(parent, GTK_DIALOG_MODAL | GTK_DIALOG_DESTROY_WITH_PARENT,
+                               GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE, "%s", primary);
 
     if (secondary != NULL)
         gtk_message_dialog_format_secondary_text(GTK_MESSAGE_DIALOG(dialog), "%s", secondary);
@@ -90,9 +91,8 @@ static void viv_application_delete_response_cb(GtkDialog *dialog, int response,
 {
     if (response == GTK_RESPONSE_ACCEPT) {
         g_autoptr(GError) error = NULL;
-        gboolean keep_disk =
-            request->keep_disk != NULL &&
-            gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(request->keep_disk));
+        gboolean keep_disk = request->keep_disk != NULL &&
+                             gtk_toggle_button_get_active(GTK_TOGGLE_BUTTON(request->keep_disk));
         VivVmWindow *window = viv_application_find_vm_window(request->app, request->vm);
 
         if (window != NULL)
@@ -137,7 +137,8 @@ void viv_application_confirm_delete(VivApplication *self, VivVm *vm, GtkWindow *
         gtk_widget_show(request->keep_disk);
     }
     gtk_dialog_add_button(GTK_DIALOG(dialog), _("_Cancel"), GTK_RESPONSE_CANCEL);
-    GtkWidget *delete = gtk_dialog_add_button(GTK_DIALOG(dialog), _("_Delete"), GTK_RESPONSE_ACCEPT);
+    GtkWidget *delete =
+        gtk_dialog_add_button(GTK_DIALOG(dialog), _("_Delete"), GTK_RESPONSE_ACCEPT);
     gtk_style_context_add_class(gtk_widget_get_style_context(delete), "destructive-action");
     gtk_dialog_set_default_response(GTK_DIALOG(dialog), GTK_RESPONSE_CANCEL);
     g_signal_connect(dialog, "response", G_CALLBACK(viv_application_delete_response_cb), request);
@@ -151,8 +152,7 @@ void viv_application_edit_vm(VivApplication *self, VivVm *vm, GtkWindow *parent)
     gtk_widget_show(dialog);
 }
 
-static void viv_application_new_vm_action(GSimpleAction *action, GVariant *parameter,
-                                          gpointer data)
+static void viv_application_new_vm_action(GSimpleAction *action, GVariant *parameter, gpointer data)
 {
     VivApplication *self = data;
     GtkWidget *assistant = viv_assistant_new(self, viv_application_main_window(self));
@@ -169,8 +169,7 @@ static void viv_application_connect_vnc_action(GSimpleAction *action, GVariant *
     gtk_widget_show(dialog);
 }
 
-static void viv_application_about_action(GSimpleAction *action, GVariant *parameter,
-                                         gpointer data)
+static void viv_application_about_action(GSimpleAction *action, GVariant *parameter, gpointer data)
 {
     VivApplication *self = data;
     const char *authors[] = {_("The Vivarium developers"), NULL};
@@ -183,8 +182,7 @@ static void viv_application_about_action(GSimpleAction *action, GVariant *parame
                           "translator-credits", _("translator-credits"), NULL);
 }
 
-static void viv_application_quit_action(GSimpleAction *action, GVariant *parameter,
-                                        gpointer data)
+static void viv_application_quit_action(GSimpleAction *action, GVariant *parameter, gpointer data)
 {
     VivApplication *self = data;
     GList *windows = g_list_copy(gtk_application_get_windows(GTK_APPLICATION(self)));
@@ -218,8 +216,7 @@ static void viv_application_startup(GApplication *application)
     gtk_css_provider_load_from_resource(css, "/org/vivarium/Vivarium/style.css");
     gtk_style_context_add_provider_for_screen(gdk_screen_get_default(), GTK_STYLE_PROVIDER(css),
                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
-    gtk_icon_theme_add_resource_path(gtk_icon_theme_get_default(),
-                                     "/org/vivarium/Vivarium/icons");
+    gtk_icon_theme_add_resource_path(gtk_icon_theme_get_default(), "/org/vivarium/Vivarium/icons");
     gtk_window_set_default_icon_name(VIV_APPLICATION_ID);
 
     self->settings = g_settings_new(VIV_APPLICATION_ID);
@@ -278,6 +275,6 @@ VivApplication *viv_application_new(void)
     GApplicationFlags flags =
         g_getenv("VIVARIUM_NON_UNIQUE") != NULL ? G_APPLICATION_NON_UNIQUE : (GApplicationFlags)0;
 
-    return g_object_new(VIV_TYPE_APPLICATION, "application-id", VIV_APPLICATION_ID, "flags",
-                        flags, NULL);
+    return g_object_new(VIV_TYPE_APPLICATION, "application-id", VIV_APPLICATION_ID, "flags", flags,
+                        NULL);
 }

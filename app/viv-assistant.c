@@ -66,8 +66,7 @@ static void viv_assistant_details_changed_cb(VivAssistant *self)
     gtk_assistant_set_page_complete(GTK_ASSISTANT(self), self->details_page, *stripped != '\0');
 }
 
-static void viv_assistant_file_chosen_cb(GtkNativeDialog *chooser, int response,
-                                         VivAssistant *self)
+static void viv_assistant_file_chosen_cb(GtkNativeDialog *chooser, int response, VivAssistant *self)
 {
     if (response == GTK_RESPONSE_ACCEPT) {
         g_autofree char *path = gtk_file_chooser_get_filename(GTK_FILE_CHOOSER(chooser));
@@ -78,9 +77,9 @@ static void viv_assistant_file_chosen_cb(GtkNativeDialog *chooser, int response,
 
 static void viv_assistant_browse_clicked_cb(VivAssistant *self)
 {
-    GtkFileChooserNative *chooser = gtk_file_chooser_native_new(
-        _("Choose an Image"), GTK_WINDOW(self), GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"),
-        _("_Cancel"));
+    GtkFileChooserNative *chooser =
+        gtk_file_chooser_native_new(_("Choose an Image"), GTK_WINDOW(self),
+                                    GTK_FILE_CHOOSER_ACTION_OPEN, _("_Open"), _("_Cancel"));
     GtkFileFilter *filter = gtk_file_filter_new();
 
     switch (viv_assistant_source(self)) {
@@ -185,9 +184,9 @@ static void viv_assistant_apply_cb(VivAssistant *self)
     GSettings *settings = viv_application_get_settings(self->app);
     int memory = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(self->memory_spin));
     int disk = gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(self->disk_spin));
-    g_autoptr(VivVm) vm = viv_library_create(viv_application_get_library(self->app), name,
-                                             viv_assistant_source(self), viv_assistant_path(self),
-                                             memory, disk, &error);
+    g_autoptr(VivVm) vm =
+        viv_library_create(viv_application_get_library(self->app), name, viv_assistant_source(self),
+                           viv_assistant_path(self), memory, disk, &error);
 
     if (vm == NULL) {
         viv_application_show_error(gtk_window_get_transient_for(GTK_WINDOW(self)),

@@ -10,8 +10,8 @@ static void viv_display_source_default_init(VivDisplaySourceInterface *iface)
     /* Pixels in (x, y, width, height), in surface coordinates and within the
      * surface, changed. */
     signals[SIGNAL_INVALIDATE] =
-        g_signal_new("invalidate", G_TYPE_FROM_INTERFACE(iface), G_SIGNAL_RUN_LAST, 0, NULL,
-                     NULL, NULL, G_TYPE_NONE, 4, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT);
+        g_signal_new("invalidate", G_TYPE_FROM_INTERFACE(iface), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 4, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT, G_TYPE_INT);
     /* The surface was replaced (new size, or the first picture arrived). */
     signals[SIGNAL_RESIZED] = g_signal_new("resized", G_TYPE_FROM_INTERFACE(iface),
                                            G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -58,8 +58,7 @@ void viv_display_source_send_wheel(VivDisplaySource *self, int delta)
     VIV_DISPLAY_SOURCE_GET_IFACE(self)->send_wheel(self, delta);
 }
 
-void viv_display_source_emit_invalidate(VivDisplaySource *self, int x, int y, int width,
-                                        int height)
+void viv_display_source_emit_invalidate(VivDisplaySource *self, int x, int y, int width, int height)
 {
     g_signal_emit(self, signals[SIGNAL_INVALIDATE], 0, x, y, width, height);
 }

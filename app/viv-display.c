@@ -273,8 +273,8 @@ static gboolean viv_display_button_event(GtkWidget *widget, GdkEventButton *even
     VivDisplay *self = VIV_DISPLAY(widget);
     gboolean down = event->type == GDK_BUTTON_PRESS;
 
-    if (self->source == NULL || (event->type != GDK_BUTTON_PRESS &&
-                                 event->type != GDK_BUTTON_RELEASE))
+    if (self->source == NULL ||
+        (event->type != GDK_BUTTON_PRESS && event->type != GDK_BUTTON_RELEASE))
         return FALSE;
     gtk_widget_grab_focus(widget);
     if (!viv_display_source_get_absolute_pointer(self->source) && !self->grabbed) {
@@ -517,8 +517,8 @@ static void viv_display_class_init(VivDisplayClass *klass)
     widget_class->grab_broken_event = viv_display_grab_broken;
     widget_class->size_allocate = viv_display_size_allocate;
 
-    properties[PROP_GRABBED] = g_param_spec_boolean(
-        "grabbed", NULL, NULL, FALSE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+    properties[PROP_GRABBED] = g_param_spec_boolean("grabbed", NULL, NULL, FALSE,
+                                                    G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
     properties[PROP_SCALING] =
         g_param_spec_int("scaling", NULL, NULL, VIV_DISPLAY_SCALING_FIT, VIV_DISPLAY_SCALING_NONE,
                          VIV_DISPLAY_SCALING_FIT, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);

@@ -90,8 +90,7 @@ static void viv_engine_source_report(VivEngineSource *self, const char *message)
     g_signal_emit_by_name(self->engine, "error", message);
 }
 
-static void viv_engine_source_framebuffer_cb(GObject *source, GAsyncResult *result,
-                                             gpointer data)
+static void viv_engine_source_framebuffer_cb(GObject *source, GAsyncResult *result, gpointer data)
 {
     VivEngineSource *self;
     g_autoptr(GError) error = NULL;
@@ -137,8 +136,8 @@ static void viv_engine_source_framebuffer_cb(GObject *source, GAsyncResult *resu
     self->mapped_size = size;
     /* Cairo only reads from a surface used as a source, so the read-only mapping
      * is safe to wrap. */
-    self->surface = cairo_image_surface_create_for_data(pixels, CAIRO_FORMAT_RGB24, width, height,
-                                                        stride);
+    self->surface =
+        cairo_image_surface_create_for_data(pixels, CAIRO_FORMAT_RGB24, width, height, stride);
     self->framebuffer_pending = FALSE;
     viv_display_source_emit_resized(VIV_DISPLAY_SOURCE(self));
 }
@@ -167,8 +166,7 @@ static void viv_engine_source_invalidate_cb(VivDbusDisplay *display, GVariant *r
         int x1 = CLAMP((gint64)x + w, 0, width), y1 = CLAMP((gint64)y + h, 0, height);
         if (x1 > x0 && y1 > y0) {
             cairo_surface_mark_dirty_rectangle(self->surface, x0, y0, x1 - x0, y1 - y0);
-            viv_display_source_emit_invalidate(VIV_DISPLAY_SOURCE(self), x0, y0, x1 - x0,
-                                               y1 - y0);
+            viv_display_source_emit_invalidate(VIV_DISPLAY_SOURCE(self), x0, y0, x1 - x0, y1 - y0);
         }
     }
 }

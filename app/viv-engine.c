@@ -103,8 +103,8 @@ static char *viv_engine_describe_exit(VivEngine *self, int wait_status)
                                  "(%s)."),
                                WTERMSIG(wait_status), g_strsignal(WTERMSIG(wait_status)));
     } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0) {
-        what = g_strdup_printf(_("The engine stopped with exit status %d."),
-                               WEXITSTATUS(wait_status));
+        what =
+            g_strdup_printf(_("The engine stopped with exit status %d."), WEXITSTATUS(wait_status));
     } else {
         what = g_strdup(_("The engine exited before it was asked to."));
     }
@@ -169,8 +169,8 @@ static void viv_engine_read_stderr_line_cb(GObject *source, GAsyncResult *result
 {
     VivEngine *self = data;
     g_autoptr(GError) error = NULL;
-    g_autofree char *line =
-        g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source), result, NULL, &error);
+    g_autofree char *line = g_data_input_stream_read_line_finish_utf8(G_DATA_INPUT_STREAM(source),
+                                                                      result, NULL, &error);
 
     /* Cancelled means disposed: self must not be touched. */
     if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -216,15 +216,15 @@ static void viv_engine_machine_proxy_cb(GObject *source, GAsyncResult *result, g
     }
     self->machine = machine;
     g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(machine), ENGINE_CALL_TIMEOUT_MS);
-    g_signal_connect_object(machine, "notify::state", G_CALLBACK(viv_engine_machine_state_cb),
-                            self, 0);
+    g_signal_connect_object(machine, "notify::state", G_CALLBACK(viv_engine_machine_state_cb), self,
+                            0);
     g_signal_connect_object(machine, "error", G_CALLBACK(viv_engine_machine_error_cb), self, 0);
     g_signal_emit(self, signals[SIGNAL_READY], 0);
 }
 
 /* Proxies of interfaces without properties do no I/O while being created. */
 #define NEW_PROXY(type, connection)                                                                \
-    type##_proxy_new_sync(connection, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, NULL,              \
+    type##_proxy_new_sync(connection, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, NULL,             \
                           VIV_DBUS_OBJECT_PATH, NULL, NULL)
 
 static void viv_engine_connection_cb(GObject *source, GAsyncResult *result, gpointer data)
@@ -251,8 +251,8 @@ static void viv_engine_connection_cb(GObject *source, GAsyncResult *result, gpoi
     g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(self->input), ENGINE_CALL_TIMEOUT_MS);
     g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(self->snapshots), ENGINE_CALL_TIMEOUT_MS);
     viv_dbus_machine_proxy_new(connection, G_DBUS_PROXY_FLAGS_GET_INVALIDATED_PROPERTIES, NULL,
-                               VIV_DBUS_OBJECT_PATH, self->cancellable,
-                               viv_engine_machine_proxy_cb, g_object_ref(self));
+                               VIV_DBUS_OBJECT_PATH, self->cancellable, viv_engine_machine_proxy_cb,
+                               g_object_ref(self));
 }
 
 gboolean viv_engine_spawn(VivEngine *self, const char *const *options, GError **error)
@@ -369,8 +369,8 @@ static void viv_engine_call(VivEngine *self, const char *method, GVariant *param
         viv_engine_report_error(self, _("The engine is not running."));
         return;
     }
-    g_dbus_proxy_call(G_DBUS_PROXY(self->machine), method, parameters, G_DBUS_CALL_FLAGS_NONE,
-                      -1, self->cancellable, viv_engine_call_done_cb, g_object_ref(self));
+    g_dbus_proxy_call(G_DBUS_PROXY(self->machine), method, parameters, G_DBUS_CALL_FLAGS_NONE, -1,
+                      self->cancellable, viv_engine_call_done_cb, g_object_ref(self));
 }
 
 void viv_engine_start(VivEngine *self)
@@ -485,9 +485,9 @@ static void viv_engine_class_init(VivEngineClass *klass)
     signals[SIGNAL_READY] = g_signal_new("ready", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                          NULL, NULL, NULL, G_TYPE_NONE, 0);
     /* The Machine's State property changed. */
-    signals[SIGNAL_STATE_CHANGED] = g_signal_new("state-changed", G_TYPE_FROM_CLASS(klass),
-                                                 G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                                 G_TYPE_NONE, 0);
+    signals[SIGNAL_STATE_CHANGED] =
+        g_signal_new("state-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 0);
     /* A call failed or the engine signalled Error; the string is for a person. */
     signals[SIGNAL_ERROR] = g_signal_new("error", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                          NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);

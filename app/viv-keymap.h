@@ -5,17 +5,17 @@
 #include <glib.h>
 
 /* Keys the app sends on its own (the send-key menu, releasing the grab). */
-#define VIV_QNUM_ESC       0x01u
-#define VIV_QNUM_BACKSPACE 0x0eu
-#define VIV_QNUM_LEFT_CTRL 0x1du
-#define VIV_QNUM_LEFT_ALT  0x38u
-#define VIV_QNUM_F1        0x3bu
-#define VIV_QNUM_F10       0x44u
-#define VIV_QNUM_F11       0x57u
-#define VIV_QNUM_F12       0x58u
+#define VIV_QNUM_ESC        0x01u
+#define VIV_QNUM_BACKSPACE  0x0eu
+#define VIV_QNUM_LEFT_CTRL  0x1du
+#define VIV_QNUM_LEFT_ALT   0x38u
+#define VIV_QNUM_F1         0x3bu
+#define VIV_QNUM_F10        0x44u
+#define VIV_QNUM_F11        0x57u
+#define VIV_QNUM_F12        0x58u
 #define VIV_QNUM_RIGHT_CTRL 0x9du
-#define VIV_QNUM_RIGHT_ALT 0xb8u
-#define VIV_QNUM_DELETE    0xd3u
+#define VIV_QNUM_RIGHT_ALT  0xb8u
+#define VIV_QNUM_DELETE     0xd3u
 
 /* Returns the qnum code of the Linux evdev key code @evdev_code (KEY_* of
  * linux/input-event-codes.h), or 0 for keys a PC keyboard does not have. */

@@ -131,7 +131,8 @@ VivVm *viv_library_create(VivLibrary *self, const char *name, VivInstallSource s
     g_autofree char *disk_path = g_build_filename(images, img_name, NULL);
     g_autoptr(VivVm) vm = viv_vm_new(vm_path, name);
 
-    if (source != VIV_INSTALL_EMPTY && (path == NULL || !g_file_test(path, G_FILE_TEST_IS_REGULAR))) {
+    if (source != VIV_INSTALL_EMPTY &&
+        (path == NULL || !g_file_test(path, G_FILE_TEST_IS_REGULAR))) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, _("The image %s does not exist."),
                     path != NULL ? path : "");
         return NULL;
@@ -187,8 +188,8 @@ gboolean viv_library_delete(VivLibrary *self, VivVm *vm, gboolean keep_disk, GEr
 
     viv_vm_stop(vm);
     if (g_unlink(viv_vm_get_path(vm)) < 0 && errno != ENOENT) {
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                    _("Cannot delete %s: %s"), viv_vm_get_path(vm), g_strerror(errno));
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), _("Cannot delete %s: %s"),
+                    viv_vm_get_path(vm), g_strerror(errno));
         return FALSE;
     }
     g_unlink(thumbnail);

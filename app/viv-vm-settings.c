@@ -65,7 +65,8 @@ static gboolean viv_vm_settings_store(VivVmSettings *self, GError **error)
         return FALSE;
     }
     viv_vm_set_name(self->vm, name);
-    viv_vm_set_memory(self->vm, gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(self->memory_spin)));
+    viv_vm_set_memory(self->vm,
+                      gtk_spin_button_get_value_as_int(GTK_SPIN_BUTTON(self->memory_spin)));
     viv_vm_set_hard_disk(self->vm, gtk_entry_get_text(GTK_ENTRY(self->hard_disk_entry)));
     viv_vm_set_cdrom(self->vm, gtk_entry_get_text(GTK_ENTRY(self->cdrom_entry)));
     viv_vm_set_floppy(self->vm, gtk_entry_get_text(GTK_ENTRY(self->floppy_entry)));
@@ -96,8 +97,7 @@ static void viv_vm_settings_response_cb(GtkDialog *dialog, int response)
     gtk_widget_destroy(GTK_WIDGET(dialog));
 }
 
-static void viv_vm_settings_file_chosen_cb(GtkNativeDialog *chooser, int response,
-                                           GtkEntry *entry)
+static void viv_vm_settings_file_chosen_cb(GtkNativeDialog *chooser, int response, GtkEntry *entry)
 {
     if (response == GTK_RESPONSE_ACCEPT) {
         g_autofree char *path = gtk_file_chooser_get_filename(GTK_FILE_CHOOSER(chooser));

@@ -21,15 +21,14 @@ struct _VivVmWindow {
     GtkWidget *grab_hint;
 
     VivApplication *app;
-    VivVm *vm;                  /* NULL for a remote screen */
-    VivVncSource *remote;       /* NULL for a VM */
+    VivVm *vm;            /* NULL for a remote screen */
+    VivVncSource *remote; /* NULL for a VM */
     gboolean fullscreen;
 };
 
 G_DEFINE_FINAL_TYPE(VivVmWindow, viv_vm_window, GTK_TYPE_APPLICATION_WINDOW)
 
-static void viv_vm_window_show_message(VivVmWindow *self, GtkMessageType type,
-                                       const char *message)
+static void viv_vm_window_show_message(VivVmWindow *self, GtkMessageType type, const char *message)
 {
     gtk_info_bar_set_message_type(GTK_INFO_BAR(self->info_bar), type);
     gtk_label_set_text(GTK_LABEL(self->info_label), message);
@@ -127,8 +126,7 @@ static void viv_vm_window_power_off_action(GSimpleAction *action, GVariant *para
     viv_vm_stop(VIV_VM_WINDOW(data)->vm);
 }
 
-static void viv_vm_window_send_key_action(GSimpleAction *action, GVariant *parameter,
-                                          gpointer data)
+static void viv_vm_window_send_key_action(GSimpleAction *action, GVariant *parameter, gpointer data)
 {
     VivVmWindow *self = data;
     const char *combination = g_variant_get_string(parameter, NULL);
@@ -205,8 +203,7 @@ static VivDisplayScaling viv_vm_window_parse_scaling(const char *scaling)
     return VIV_DISPLAY_SCALING_FIT;
 }
 
-static void viv_vm_window_scaling_action(GSimpleAction *action, GVariant *parameter,
-                                         gpointer data)
+static void viv_vm_window_scaling_action(GSimpleAction *action, GVariant *parameter, gpointer data)
 {
     VivVmWindow *self = data;
     const char *scaling = g_variant_get_string(parameter, NULL);
@@ -307,8 +304,8 @@ static void viv_vm_window_init(VivVmWindow *self)
                                     G_N_ELEMENTS(window_actions), self);
     gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(self->overlay), self->grab_hint, TRUE);
     gtk_widget_set_visible(self->grab_hint, FALSE);
-    g_signal_connect_swapped(self->display, "notify::grabbed",
-                             G_CALLBACK(viv_vm_window_grabbed_cb), self);
+    g_signal_connect_swapped(self->display, "notify::grabbed", G_CALLBACK(viv_vm_window_grabbed_cb),
+                             self);
 }
 
 static void viv_vm_window_apply_scaling(VivVmWindow *self, const char *scaling)
@@ -343,7 +340,8 @@ static void viv_vm_window_remote_disconnected_cb(VivVmWindow *self)
 {
     viv_display_release_grab(VIV_DISPLAY(self->display));
     gtk_header_bar_set_subtitle(GTK_HEADER_BAR(self->header_bar), _("Disconnected"));
-    viv_vm_window_show_message(self, GTK_MESSAGE_ERROR, _("The remote machine closed the connection."));
+    viv_vm_window_show_message(self, GTK_MESSAGE_ERROR,
+                               _("The remote machine closed the connection."));
 }
 
 VivVmWindow *viv_vm_window_new_remote(VivApplication *app, VivVncSource *source)

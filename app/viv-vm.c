@@ -27,9 +27,9 @@
 #define GROUP_MACHINE "Machine"
 #define GROUP_DRIVES  "Drives"
 
-#define THUMBNAIL_WIDTH       256
-#define THUMBNAIL_HEIGHT      192
-#define THUMBNAIL_INTERVAL_S  2
+#define THUMBNAIL_WIDTH      256
+#define THUMBNAIL_HEIGHT     192
+#define THUMBNAIL_INTERVAL_S 2
 
 struct _VivVm {
     GObject parent_instance;
@@ -314,9 +314,8 @@ GStrv viv_vm_build_engine_options(VivVm *self)
     g_autoptr(GStrvBuilder) options = g_strv_builder_new();
     g_autofree char *memory = g_strdup_printf("%d", viv_vm_get_memory(self));
 
-    g_strv_builder_add_many(options, "--name", viv_vm_get_name(self), "--memory", memory,
-                            "--accel", viv_vm_get_backend(self), "--boot",
-                            viv_vm_get_boot_order(self), NULL);
+    g_strv_builder_add_many(options, "--name", viv_vm_get_name(self), "--memory", memory, "--accel",
+                            viv_vm_get_backend(self), "--boot", viv_vm_get_boot_order(self), NULL);
     if (viv_vm_get_hard_disk(self) != NULL)
         g_strv_builder_add_many(options, "--hda", viv_vm_get_hard_disk(self), NULL);
     if (viv_vm_get_cdrom(self) != NULL)
@@ -459,8 +458,7 @@ VivDisplaySource *viv_vm_get_display_source(VivVm *self)
     return self->source != NULL ? VIV_DISPLAY_SOURCE(self->source) : NULL;
 }
 
-static void viv_vm_get_property(GObject *object, guint prop_id, GValue *value,
-                                GParamSpec *pspec)
+static void viv_vm_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
 {
     VivVm *self = VIV_VM(object);
 
@@ -522,9 +520,9 @@ static void viv_vm_class_init(VivVmClass *klass)
     signals[SIGNAL_CHANGED] = g_signal_new("changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
                                            0, NULL, NULL, NULL, G_TYPE_NONE, 0);
     /* The engine is connected; viv_vm_get_display_source() has a value. */
-    signals[SIGNAL_ENGINE_READY] = g_signal_new("engine-ready", G_TYPE_FROM_CLASS(klass),
-                                                G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                                G_TYPE_NONE, 0);
+    signals[SIGNAL_ENGINE_READY] =
+        g_signal_new("engine-ready", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                     NULL, G_TYPE_NONE, 0);
     /* A command failed or the engine reported an error; the machine may run on. */
     signals[SIGNAL_ENGINE_ERROR] =
         g_signal_new("engine-error", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,

@@ -33,7 +33,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE(VivVncSource, viv_vnc_source, G_TYPE_OBJECT,
                               G_IMPLEMENT_INTERFACE(VIV_TYPE_DISPLAY_SOURCE,
                                                     viv_vnc_source_display_source_init))
 
-G_DEFINE_QUARK(viv-vnc-error-quark, viv_vnc_error)
+G_DEFINE_QUARK(viv - vnc - error - quark, viv_vnc_error)
 
 /* The tag under which the rfbClient remembers its VivVncSource. */
 static int client_data_tag;
@@ -81,9 +81,8 @@ static void viv_vnc_replace_surface(VivVncSource *self)
     rfbClient *client = self->client;
 
     g_clear_pointer(&self->surface, cairo_surface_destroy);
-    self->surface = cairo_image_surface_create_for_data(client->frameBuffer, CAIRO_FORMAT_RGB24,
-                                                        client->width, client->height,
-                                                        client->width * 4);
+    self->surface = cairo_image_surface_create_for_data(
+        client->frameBuffer, CAIRO_FORMAT_RGB24, client->width, client->height, client->width * 4);
 }
 
 /* Called by libvncclient on ServerInit (in the worker) and on a desktop resize
@@ -159,10 +158,9 @@ static void viv_vnc_connect_thread(GTask *task, gpointer object, gpointer task_d
             g_task_return_new_error(task, VIV_VNC_ERROR, VIV_VNC_ERROR_AUTHENTICATION,
                                     _("The server refused the password."));
         } else {
-            g_task_return_new_error(task, VIV_VNC_ERROR, VIV_VNC_ERROR_CONNECT,
-                                    _("Cannot connect to %s: %s"), self->address,
-                                    last_client_error[0] != '\0' ? last_client_error
-                                                                 : _("no answer"));
+            g_task_return_new_error(
+                task, VIV_VNC_ERROR, VIV_VNC_ERROR_CONNECT, _("Cannot connect to %s: %s"),
+                self->address, last_client_error[0] != '\0' ? last_client_error : _("no answer"));
         }
         return;
     }
@@ -210,8 +208,8 @@ VivVncSource *viv_vnc_source_connect_finish(GAsyncResult *result, GError **error
     if (!g_task_propagate_boolean(task, error))
         return NULL;
     viv_vnc_replace_surface(self);
-    self->fd_watch = g_unix_fd_add(self->client->sock, G_IO_IN | G_IO_HUP | G_IO_ERR,
-                                   viv_vnc_readable_cb, self);
+    self->fd_watch =
+        g_unix_fd_add(self->client->sock, G_IO_IN | G_IO_HUP | G_IO_ERR, viv_vnc_readable_cb, self);
     SendFramebufferUpdateRequest(self->client, 0, 0, self->client->width, self->client->height,
                                  FALSE);
     return g_object_ref(self);

@@ -33,11 +33,6 @@ static gboolean viv_window_card_matches(VivWindow *self, GtkFlowBoxChild *child)
     return strstr(name, needle) != NULL;
 }
 
-static gboolean viv_window_filter_cb(GtkFlowBoxChild *child, gpointer data)
-{
-    return viv_window_card_matches(VIV_WINDOW(data), child);
-}
-
 static void viv_window_update_page(VivWindow *self)
 {
     guint visible = 0;
@@ -46,18 +41,21 @@ static void viv_window_update_page(VivWindow *self)
         gtk_stack_set_visible_child_name(GTK_STACK(self->stack), "empty");
         return;
     }
+    /* A GtkFlowBox bound to a model ignores filter functions, so the search
+     * hides non-matching children itself. */
     for (int i = 0;; i++) {
         GtkFlowBoxChild *child = gtk_flow_box_get_child_at_index(GTK_FLOW_BOX(self->flow_box), i);
         if (child == NULL)
             break;
-        visible += viv_window_card_matches(self, child);
+        gboolean matches = viv_window_card_matches(self, child);
+        gtk_widget_set_visible(GTK_WIDGET(child), matches);
+        visible += matches;
     }
     gtk_stack_set_visible_child_name(GTK_STACK(self->stack), visible > 0 ? "library" : "no-match");
 }
 
 static void viv_window_search_changed_cb(VivWindow *self)
 {
-    gtk_flow_box_invalidate_filter(GTK_FLOW_BOX(self->flow_box));
     viv_window_update_page(self);
 }
 
@@ -80,8 +78,7 @@ static void viv_window_save_size(VivWindow *self)
     int width, height;
 
     gtk_window_get_size(GTK_WINDOW(self), &width, &height);
-    g_settings_set_boolean(settings, "window-maximized",
-                           gtk_window_is_maximized(GTK_WINDOW(self)));
+    g_settings_set_boolean(settings, "window-maximized", gtk_window_is_maximized(GTK_WINDOW(self)));
     if (!gtk_window_is_maximized(GTK_WINDOW(self))) {
         g_settings_set_int(settings, "window-width", width);
         g_settings_set_int(settings, "window-height", height);
@@ -121,7 +118,6 @@ static void viv_window_init(VivWindow *self)
     g_object_bind_property(self->search_button, "active", self->search_bar, "search-mode-enabled",
                            G_BINDING_BIDIRECTIONAL);
     gtk_search_bar_connect_entry(GTK_SEARCH_BAR(self->search_bar), GTK_ENTRY(self->search_entry));
-    gtk_flow_box_set_filter_func(GTK_FLOW_BOX(self->flow_box), viv_window_filter_cb, self, NULL);
 }
 
 GtkWidget *viv_window_new(VivApplication *app)

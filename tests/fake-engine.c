@@ -217,13 +217,13 @@ static void power_on(struct fake_engine *engine)
     engine->frame_timer = g_timeout_add(33, animate_frame, engine);
 }
 
-static gboolean require_state(GDBusMethodInvocation *invocation, const char *state,
-                              gboolean wanted, const char *message)
+static gboolean require_state(GDBusMethodInvocation *invocation, const char *state, gboolean wanted,
+                              const char *message)
 {
     if (wanted)
         return TRUE;
-    g_dbus_method_invocation_return_error(invocation, VIV_DBUS_ERROR,
-                                          VIV_DBUS_ERROR_INVALID_STATE, message, state);
+    g_dbus_method_invocation_return_error(invocation, VIV_DBUS_ERROR, VIV_DBUS_ERROR_INVALID_STATE,
+                                          message, state);
     return FALSE;
 }
 
@@ -339,8 +339,7 @@ static void publish_media(struct fake_engine *engine)
 }
 
 static gboolean handle_change_media(VivDbusMachine *machine, GDBusMethodInvocation *invocation,
-                                    const char *drive, const char *path,
-                                    struct fake_engine *engine)
+                                    const char *drive, const char *path, struct fake_engine *engine)
 {
     int index = drive_index(invocation, drive);
 
@@ -353,8 +352,7 @@ static gboolean handle_change_media(VivDbusMachine *machine, GDBusMethodInvocati
         return TRUE;
     }
     if (!g_file_test(path, G_FILE_TEST_IS_REGULAR)) {
-        g_dbus_method_invocation_return_error(invocation, VIV_DBUS_ERROR,
-                                              VIV_DBUS_ERROR_NOT_FOUND,
+        g_dbus_method_invocation_return_error(invocation, VIV_DBUS_ERROR, VIV_DBUS_ERROR_NOT_FOUND,
                                               "The image “%s” does not exist.", path);
         return TRUE;
     }
@@ -393,9 +391,9 @@ static gboolean handle_get_framebuffer(VivDbusDisplay *display, GDBusMethodInvoc
                                               "Cannot pass the framebuffer: %s", error->message);
         return TRUE;
     }
-    viv_dbus_display_complete_get_framebuffer(display, invocation, fds,
-                                              g_variant_new_handle(index), fb->width,
-                                              fb->height, fb->stride, VIV_FORMAT_XRGB8888);
+    viv_dbus_display_complete_get_framebuffer(display, invocation, fds, g_variant_new_handle(index),
+                                              fb->width, fb->height, fb->stride,
+                                              VIV_FORMAT_XRGB8888);
     return TRUE;
 }
 
@@ -462,8 +460,8 @@ static gboolean handle_pointer_motion(VivDbusInput *input, GDBusMethodInvocation
     if (ABS(dx) > VIV_POINTER_MAX_MOTION || ABS(dy) > VIV_POINTER_MAX_MOTION) {
         g_dbus_method_invocation_return_error(
             invocation, VIV_DBUS_ERROR, VIV_DBUS_ERROR_INVALID_ARGUMENT,
-            "Pointer motion (%d, %d) is out of range (-%d to %d).", dx, dy,
-            VIV_POINTER_MAX_MOTION, VIV_POINTER_MAX_MOTION);
+            "Pointer motion (%d, %d) is out of range (-%d to %d).", dx, dy, VIV_POINTER_MAX_MOTION,
+            VIV_POINTER_MAX_MOTION);
         return TRUE;
     }
     log_event(engine, "motion %d %d", dx, dy);
@@ -489,10 +487,10 @@ static gboolean handle_wheel(VivDbusInput *input, GDBusMethodInvocation *invocat
                              struct fake_engine *engine)
 {
     if (delta == 0 || ABS(delta) > VIV_WHEEL_MAX_DELTA) {
-        g_dbus_method_invocation_return_error(
-            invocation, VIV_DBUS_ERROR, VIV_DBUS_ERROR_INVALID_ARGUMENT,
-            "Wheel delta %d is out of range (-%d to %d, not 0).", delta, VIV_WHEEL_MAX_DELTA,
-            VIV_WHEEL_MAX_DELTA);
+        g_dbus_method_invocation_return_error(invocation, VIV_DBUS_ERROR,
+                                              VIV_DBUS_ERROR_INVALID_ARGUMENT,
+                                              "Wheel delta %d is out of range (-%d to %d, not 0).",
+                                              delta, VIV_WHEEL_MAX_DELTA, VIV_WHEEL_MAX_DELTA);
         return TRUE;
     }
     log_event(engine, "wheel %d", delta);
@@ -524,17 +522,15 @@ static int lookup_snapshot(struct fake_engine *engine, GDBusMethodInvocation *in
     }
     index = find_snapshot(engine, name);
     if (index < 0 && must_exist) {
-        g_dbus_method_invocation_return_error(invocation, VIV_DBUS_ERROR,
-                                              VIV_DBUS_ERROR_NOT_FOUND,
+        g_dbus_method_invocation_return_error(invocation, VIV_DBUS_ERROR, VIV_DBUS_ERROR_NOT_FOUND,
                                               "There is no snapshot named “%s”.", name);
         return -2;
     }
     return index;
 }
 
-static gboolean handle_snapshot_save(VivDbusSnapshots *snapshots,
-                                     GDBusMethodInvocation *invocation, const char *name,
-                                     struct fake_engine *engine)
+static gboolean handle_snapshot_save(VivDbusSnapshots *snapshots, GDBusMethodInvocation *invocation,
+                                     const char *name, struct fake_engine *engine)
 {
     const char *state = viv_dbus_machine_get_state(engine->machine);
     int index = lookup_snapshot(engine, invocation, name, FALSE);
@@ -556,9 +552,8 @@ static gboolean handle_snapshot_save(VivDbusSnapshots *snapshots,
     return TRUE;
 }
 
-static gboolean handle_snapshot_load(VivDbusSnapshots *snapshots,
-                                     GDBusMethodInvocation *invocation, const char *name,
-                                     struct fake_engine *engine)
+static gboolean handle_snapshot_load(VivDbusSnapshots *snapshots, GDBusMethodInvocation *invocation,
+                                     const char *name, struct fake_engine *engine)
 {
     if (lookup_snapshot(engine, invocation, name, TRUE) < 0)
         return TRUE;
@@ -584,8 +579,7 @@ static gboolean handle_snapshot_delete(VivDbusSnapshots *snapshots,
     return TRUE;
 }
 
-static gboolean handle_snapshot_list(VivDbusSnapshots *snapshots,
-                                     GDBusMethodInvocation *invocation,
+static gboolean handle_snapshot_list(VivDbusSnapshots *snapshots, GDBusMethodInvocation *invocation,
                                      struct fake_engine *engine)
 {
     GVariantBuilder list;
@@ -623,14 +617,12 @@ static void export_interfaces(struct fake_engine *engine)
     g_signal_connect(engine->machine, "handle-quit", G_CALLBACK(handle_quit), engine);
     g_signal_connect(engine->machine, "handle-change-media", G_CALLBACK(handle_change_media),
                      engine);
-    g_signal_connect(engine->machine, "handle-eject-media", G_CALLBACK(handle_eject_media),
+    g_signal_connect(engine->machine, "handle-eject-media", G_CALLBACK(handle_eject_media), engine);
+    g_signal_connect(engine->display, "handle-get-framebuffer", G_CALLBACK(handle_get_framebuffer),
                      engine);
-    g_signal_connect(engine->display, "handle-get-framebuffer",
-                     G_CALLBACK(handle_get_framebuffer), engine);
     g_signal_connect(engine->display, "handle-screenshot", G_CALLBACK(handle_screenshot), engine);
     g_signal_connect(engine->input, "handle-key-press", G_CALLBACK(handle_key_press), engine);
-    g_signal_connect(engine->input, "handle-key-release", G_CALLBACK(handle_key_release),
-                     engine);
+    g_signal_connect(engine->input, "handle-key-release", G_CALLBACK(handle_key_release), engine);
     g_signal_connect(engine->input, "handle-pointer-motion", G_CALLBACK(handle_pointer_motion),
                      engine);
     g_signal_connect(engine->input, "handle-pointer-button", G_CALLBACK(handle_pointer_button),
@@ -719,11 +711,11 @@ int main(int argc, char **argv)
     }
     g_autoptr(GSocketConnection) stream = g_socket_connection_factory_create_connection(socket);
     g_autofree char *guid = g_dbus_generate_guid();
-    engine.connection = g_dbus_connection_new_sync(
-        G_IO_STREAM(stream), guid,
-        G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER |
-            G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
-        NULL, NULL, &error);
+    engine.connection =
+        g_dbus_connection_new_sync(G_IO_STREAM(stream), guid,
+                                   G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER |
+                                       G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                                   NULL, NULL, &error);
     if (engine.connection == NULL) {
         g_printerr("fake-engine: D-Bus handshake failed: %s\n", error->message);
         return 1;

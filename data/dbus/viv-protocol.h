@@ -18,11 +18,11 @@
  * format in use (Cairo's CAIRO_FORMAT_RGB24 on every little-endian host). */
 #define VIV_FORMAT_XRGB8888 0x34325258u
 
-#define VIV_FRAMEBUFFER_MAX_SIDE    16384u
-#define VIV_INVALIDATE_MAX_RECTS    64
-#define VIV_POINTER_MAX_MOTION      4096
-#define VIV_WHEEL_MAX_DELTA         127
-#define VIV_SNAPSHOT_NAME_MAX       64
+#define VIV_FRAMEBUFFER_MAX_SIDE 16384u
+#define VIV_INVALIDATE_MAX_RECTS 64
+#define VIV_POINTER_MAX_MOTION   4096
+#define VIV_WHEEL_MAX_DELTA      127
+#define VIV_SNAPSHOT_NAME_MAX    64
 
 /* qnum key codes: set-1 make codes, 0xe0-prefixed keys as 0x80 | code. */
 #define VIV_QNUM_MAX   0xffu
