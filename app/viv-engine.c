@@ -481,6 +481,10 @@ static void viv_engine_class_init(VivEngineClass *klass)
     object_class->dispose = viv_engine_dispose;
     object_class->finalize = viv_engine_finalize;
 
+    /* Registers the org.vivarium.Error names before the first reply can carry
+     * one, so engine errors arrive as VIV_DBUS_ERROR codes. */
+    (void)VIV_DBUS_ERROR;
+
     /* The connection is up and the Machine properties are known. */
     signals[SIGNAL_READY] = g_signal_new("ready", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                          NULL, NULL, NULL, G_TYPE_NONE, 0);
