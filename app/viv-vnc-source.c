@@ -39,28 +39,33 @@ G_DEFINE_QUARK(viv - vnc - error - quark, viv_vnc_error)
 static int client_data_tag;
 
 /* libvncclient reports the reason of a failed handshake only through its log
- * functions; the worker keeps the last message in a thread-local buffer. */
-static _Thread_local char last_client_error[256];
+ * functions, some through the error one and some (a refused password) through the
+ * info one; the worker keeps the last message of either in a thread-local buffer. */
+static _Thread_local char last_client_message[256];
+
+static void viv_vnc_log(const char *format, va_list args)
+{
+    g_vsnprintf(last_client_message, sizeof(last_client_message), format, args);
+    g_strstrip(last_client_message);
+    g_debug("libvncclient: %s", last_client_message);
+}
 
 static void viv_vnc_log_error(const char *format, ...)
 {
     va_list args;
 
     va_start(args, format);
-    g_vsnprintf(last_client_error, sizeof(last_client_error), format, args);
+    viv_vnc_log(format, args);
     va_end(args);
-    g_strchomp(last_client_error);
-    g_debug("libvncclient: %s", last_client_error);
 }
 
 static void viv_vnc_log_info(const char *format, ...)
 {
-    if (g_getenv("VIVARIUM_VNC_DEBUG") != NULL) {
-        va_list args;
-        va_start(args, format);
-        vfprintf(stderr, format, args);
-        va_end(args);
-    }
+    va_list args;
+
+    va_start(args, format);
+    viv_vnc_log(format, args);
+    va_end(args);
 }
 
 static VivVncSource *viv_vnc_source_of(rfbClient *client)
@@ -149,18 +154,18 @@ static void viv_vnc_connect_thread(GTask *task, gpointer object, gpointer task_d
     VivVncSource *self = task_data;
     rfbClient *client = self->client;
 
-    last_client_error[0] = '\0';
+    last_client_message[0] = '\0';
     /* rfbInitClient frees the client when it fails. */
     if (!rfbInitClient(client, NULL, NULL)) {
         self->client = NULL;
-        if (g_strstr_len(last_client_error, -1, "uthentication") != NULL ||
-            g_strstr_len(last_client_error, -1, "password") != NULL) {
+        if (g_strstr_len(last_client_message, -1, "uthentication") != NULL ||
+            g_strstr_len(last_client_message, -1, "password") != NULL) {
             g_task_return_new_error(task, VIV_VNC_ERROR, VIV_VNC_ERROR_AUTHENTICATION,
                                     _("The server refused the password."));
         } else {
             g_task_return_new_error(
                 task, VIV_VNC_ERROR, VIV_VNC_ERROR_CONNECT, _("Cannot connect to %s: %s"),
-                self->address, last_client_error[0] != '\0' ? last_client_error : _("no answer"));
+                self->address, last_client_message[0] != '\0' ? last_client_message : _("no answer"));
         }
         return;
     }

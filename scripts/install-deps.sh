@@ -7,9 +7,12 @@ packages="
   build-essential meson ninja-build pkg-config nasm clang-format
   libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev
   seabios
+  libgtk-3-dev libvncserver-dev gettext appstream desktop-file-utils
 "
 test_packages="
   python3 qemu-utils qemu-system-x86 libunicorn-dev
+  xvfb xauth dbus-daemon dbus-x11 at-spi2-core python3-dogtail python3-gi gir1.2-gtk-3.0
+  imagemagick
 "
 
 case "$1" in

@@ -92,6 +92,12 @@ rawinput.typeText("hi")
 check(wait_for_log("key-press 0x23", after=mark) and wait_for_log("key-release 0x23", after=mark)
       and wait_for_log("key-press 0x17", after=mark),
       "typed h and i arrive as set-1 codes 0x23 and 0x17")
+rawinput.relativeMotion(30, -20)
+check(wait_until(lambda: [l for l in engine_log()[mark:] if l.startswith("motion ")], 5),
+      "pointer motion reaches the guest while grabbed")
+moved = [tuple(map(int, l.split()[1:])) for l in engine_log()[mark:] if l.startswith("motion ")]
+check(sum(dx for dx, _ in moved) == 30 and sum(dy for _, dy in moved) == -20,
+      "the motion adds up to what the pointer did: %s" % moved)
 rawinput.holdKey("Control_L")
 rawinput.holdKey("Alt_L")
 rawinput.releaseKey("Alt_L")

@@ -38,7 +38,7 @@ def wait_until(test, timeout=10.0, interval=0.2):
     while True:
         try:
             value = test()
-        except (SearchError, LookupError, RuntimeError):
+        except (SearchError, LookupError, RuntimeError, OSError):
             value = None
         if value:
             return value
