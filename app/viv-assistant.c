@@ -240,7 +240,8 @@ static void viv_assistant_init(VivAssistant *self)
 
 GtkWidget *viv_assistant_new(VivApplication *app, GtkWindow *parent)
 {
-    VivAssistant *self = g_object_new(VIV_TYPE_ASSISTANT, "transient-for", parent, NULL);
+    VivAssistant *self =
+        g_object_new(VIV_TYPE_ASSISTANT, "transient-for", parent, "use-header-bar", 1, NULL);
     GSettings *settings = viv_application_get_settings(app);
 
     self->app = app;

@@ -31,6 +31,8 @@ struct _VivEngine {
     GObject parent_instance;
 
     GPid pid;
+    /* The pid for log messages, kept after the child is reaped. */
+    int log_pid;
     guint child_watch;
     gboolean quitting;
     guint kill_timer;
@@ -181,7 +183,7 @@ static void viv_engine_read_stderr_line_cb(GObject *source, GAsyncResult *result
         viv_engine_finish_exit(self);
         return;
     }
-    g_printerr("vivarium-engine[%d]: %s\n", (int)self->pid, line);
+    g_printerr("vivarium-engine[%d]: %s\n", self->log_pid, line);
     g_queue_push_tail(&self->stderr_lines, g_steal_pointer(&line));
     while (g_queue_get_length(&self->stderr_lines) > STDERR_LINES_KEPT)
         g_free(g_queue_pop_head(&self->stderr_lines));
@@ -288,6 +290,7 @@ gboolean viv_engine_spawn(VivEngine *self, const char *const *options, GError **
         return FALSE;
     }
 
+    self->log_pid = (int)self->pid;
     self->child_watch = g_child_watch_add(self->pid, viv_engine_child_exited_cb, self);
     g_autoptr(GInputStream) stderr_stream = g_unix_input_stream_new(stderr_fd, TRUE);
     self->stderr_stream = g_data_input_stream_new(stderr_stream);

@@ -163,9 +163,10 @@ static void viv_vnc_connect_thread(GTask *task, gpointer object, gpointer task_d
             g_task_return_new_error(task, VIV_VNC_ERROR, VIV_VNC_ERROR_AUTHENTICATION,
                                     _("The server refused the password."));
         } else {
-            g_task_return_new_error(
-                task, VIV_VNC_ERROR, VIV_VNC_ERROR_CONNECT, _("Cannot connect to %s: %s"),
-                self->address, last_client_message[0] != '\0' ? last_client_message : _("no answer"));
+            g_task_return_new_error(task, VIV_VNC_ERROR, VIV_VNC_ERROR_CONNECT,
+                                    _("Cannot connect to %s: %s"), self->address,
+                                    last_client_message[0] != '\0' ? last_client_message
+                                                                   : _("no answer"));
         }
         return;
     }

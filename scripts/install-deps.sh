@@ -11,7 +11,7 @@ packages="
 "
 test_packages="
   python3 qemu-utils qemu-system-x86 libunicorn-dev
-  xvfb xauth dbus-daemon dbus-x11 at-spi2-core python3-dogtail python3-gi gir1.2-gtk-3.0
+  xvfb xauth dbus dbus-x11 at-spi2-core python3-dogtail python3-gi gir1.2-gtk-3.0
   imagemagick
 "
 

@@ -55,7 +55,7 @@ export XDG_CONFIG_HOME="$work/config" XDG_DATA_HOME="$work/data" XDG_CACHE_HOME=
 export XDG_RUNTIME_DIR="$work/runtime"
 mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_RUNTIME_DIR"
 chmod 700 "$XDG_RUNTIME_DIR"
-export GSETTINGS_SCHEMA_DIR="$schema_dir" GSETTINGS_BACKEND=memory
+export GSETTINGS_SCHEMA_DIR="$schema_dir" GSETTINGS_BACKEND="${GSETTINGS_BACKEND:-memory}"
 export GTK_MODULES=gail:atk-bridge NO_AT_BRIDGE=0 GTK_THEME=Adwaita GDK_BACKEND=x11
 export VIVARIUM_APP="$app" VIVARIUM_ENGINE="$engine"
 export VIVARIUM_FAKE_ENGINE_LOG="$work/engine.log"
