@@ -427,39 +427,6 @@ void viv_display_send_keys(VivDisplay *self, const guint *qnums, guint n_keys)
         viv_display_source_send_key(self->source, qnums[i], 0, FALSE);
 }
 
-gboolean viv_display_get_picture_area(VivDisplay *self, GdkRectangle *area)
-{
-    int factor = viv_display_scale_factor(self);
-    cairo_surface_t *surface;
-
-    if (!viv_display_update_geometry(self))
-        return FALSE;
-    surface = viv_display_source_get_surface(self->source);
-    area->x = (int)(self->offset_x / factor);
-    area->y = (int)(self->offset_y / factor);
-    area->width = (int)(cairo_image_surface_get_width(surface) * self->scale / factor);
-    area->height = (int)(cairo_image_surface_get_height(surface) * self->scale / factor);
-    return TRUE;
-}
-
-GdkPixbuf *viv_display_make_thumbnail(VivDisplay *self, int max_width, int max_height)
-{
-    cairo_surface_t *surface = self->source ? viv_display_source_get_surface(self->source) : NULL;
-    int width, height;
-    double scale;
-
-    if (surface == NULL)
-        return NULL;
-    width = cairo_image_surface_get_width(surface);
-    height = cairo_image_surface_get_height(surface);
-    scale = MIN((double)max_width / width, (double)max_height / height);
-    g_autoptr(GdkPixbuf) full = gdk_pixbuf_get_from_surface(surface, 0, 0, width, height);
-    if (full == NULL)
-        return NULL;
-    return gdk_pixbuf_scale_simple(full, MAX(1, (int)(width * scale)),
-                                   MAX(1, (int)(height * scale)), GDK_INTERP_BILINEAR);
-}
-
 static void viv_display_get_property(GObject *object, guint prop_id, GValue *value,
                                      GParamSpec *pspec)
 {

@@ -36,11 +36,4 @@ void viv_display_release_grab(VivDisplay *self);
  * up in reverse order (the send-key menu). */
 void viv_display_send_keys(VivDisplay *self, const guint *qnums, guint n_keys);
 
-/* The picture's place in the widget, in widget (logical) coordinates, for
- * screenshots and tests; FALSE when there is no picture. */
-gboolean viv_display_get_picture_area(VivDisplay *self, GdkRectangle *area);
-
-/* A scaled copy of the current picture at most @max_width × @max_height, or NULL. */
-GdkPixbuf *viv_display_make_thumbnail(VivDisplay *self, int max_width, int max_height);
-
 G_END_DECLS

@@ -193,14 +193,15 @@ gboolean viv_library_delete(VivLibrary *self, VivVm *vm, gboolean keep_disk, GEr
         return FALSE;
     }
     g_unlink(thumbnail);
+    if (g_list_store_find(self->vms, vm, &position))
+        g_list_store_remove(self->vms, position);
     if (!keep_disk && disk != NULL && g_unlink(disk) < 0 && errno != ENOENT) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                     _("The machine is deleted, but its disk image %s is not: %s"), disk,
                     g_strerror(errno));
+        return FALSE;
     }
-    if (g_list_store_find(self->vms, vm, &position))
-        g_list_store_remove(self->vms, position);
-    return error == NULL || *error == NULL;
+    return TRUE;
 }
 
 static void viv_library_dispose(GObject *object)
