@@ -5,7 +5,7 @@ set -e
 
 packages="
   build-essential meson ninja-build pkg-config nasm clang-format
-  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev
+  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev libjson-glib-dev
   seabios
 "
 test_packages="
