@@ -1325,6 +1325,7 @@ static bool vivarium_run(struct runner *r, bool pm32, const struct machine_state
     memory_write_buf(&r->mem, CODE_BASE, in->code, CODE_SIZE);
     memory_write_buf(&r->mem, DATA_BASE, in->data, PAGE_SIZE);
     memory_write_buf(&r->mem, STACK_BASE, in->stack, PAGE_SIZE);
+    memory_test_and_clear_dirty(&r->mem, 0, RAM_SIZE, MEMORY_DIRTY_SNAPSHOT);
     x86_state_reset(&s);
     memcpy(s.regs, in->regs, sizeof(s.regs));
     s.eflags = in->eflags;
@@ -1366,6 +1367,18 @@ static bool vivarium_run(struct runner *r, bool pm32, const struct machine_state
     memory_read_buf(&r->mem, CODE_BASE, out->code, CODE_SIZE);
     memory_read_buf(&r->mem, DATA_BASE, out->data, PAGE_SIZE);
     memory_read_buf(&r->mem, STACK_BASE, out->stack, PAGE_SIZE);
+    /* Writes outside the compared pages show in the dirty bits, which every
+     * backend keeps up to date (memory.h). */
+    for (uint32_t page = 0; page < RAM_SIZE; page += PAGE_SIZE) {
+        bool compared = (page >= CODE_BASE && page < CODE_BASE + CODE_SIZE) || page == DATA_BASE ||
+                        page == STACK_BASE;
+        if (!compared &&
+            memory_test_and_clear_dirty(&r->mem, page, PAGE_SIZE, MEMORY_DIRTY_SNAPSHOT)) {
+            snprintf(error, error_len, "%s: wrote outside the compared pages, at page %05x",
+                     r->name, page);
+            return false;
+        }
+    }
     if (exit != CPU_EXIT_HALT) {
         snprintf(error, error_len, "%s: run() ended with %s at EIP %08x", r->name,
                  exit == CPU_EXIT_SHUTDOWN ? "a shutdown (triple fault)"
