@@ -258,6 +258,7 @@ struct rm {
     int disp_bits;
     uint32_t disp;
     uint8_t seg_prefix; /* 0: the default segment */
+    bool addr32;        /* 32-bit addressing in real mode (67h prefix) */
 };
 
 static uint8_t rnd_seg_prefix(void)
@@ -276,6 +277,52 @@ static int32_t rnd_disp8(void)
     return (int32_t)rnd(128) - 64;
 }
 
+/* Fills in a 32-bit addressing form whose effective address is 'address',
+ * emitting the instructions that load its base and index registers. */
+static void gen_address32(struct gen *g, struct rm *m, uint32_t address, uint32_t avoid)
+{
+    switch (rnd(4)) {
+    case 0: /* [disp32] */
+        m->mod_rm = 0x05;
+        m->disp_bits = 32;
+        m->disp = address;
+        break;
+    case 1: { /* [base + disp8] */
+        int base = pick_reg(32, avoid, false);
+        int32_t d = rnd_disp8();
+        emit_mov_imm(g, base, 32, address - (uint32_t)d);
+        m->mod_rm = (uint8_t)(0x40 | base);
+        m->disp_bits = 8;
+        m->disp = (uint32_t)d;
+        break;
+    }
+    case 2: { /* [base + disp32] */
+        int base = pick_reg(32, avoid, false);
+        uint32_t d = (uint32_t)rnd64();
+        emit_mov_imm(g, base, 32, address - d);
+        m->mod_rm = (uint8_t)(0x80 | base);
+        m->disp_bits = 32;
+        m->disp = d;
+        break;
+    }
+    default: { /* [base + index * scale + disp8] */
+        int base = pick_reg(32, avoid, false);
+        int index = pick_reg(32, avoid | 1u << base, false);
+        int scale = (int)rnd(4);
+        uint32_t index_value = rnd(16);
+        int32_t d = rnd_disp8();
+        emit_mov_imm(g, index, 32, index_value);
+        emit_mov_imm(g, base, 32, address - (index_value << scale) - (uint32_t)d);
+        m->mod_rm = 0x44;
+        m->has_sib = true;
+        m->sib = (uint8_t)(scale << 6 | index << 3 | base);
+        m->disp_bits = 8;
+        m->disp = (uint32_t)d;
+        break;
+    }
+    }
+}
+
 /* Makes a memory operand addressing the data (or, through SS, the stack)
  * page, emitting the instructions that load its base and index registers.
  * Registers in avoid are not used for addressing. */
@@ -285,77 +332,44 @@ static struct rm gen_mem(struct gen *g, uint32_t avoid)
     uint32_t target = rnd_target();
     avoid |= 1u << ESP;
     if (g->pm32) {
-        uint32_t linear = DATA_BASE + target;
-        switch (rnd(4)) {
-        case 0: /* [disp32] */
-            m.mod_rm = 0x05;
-            m.disp_bits = 32;
-            m.disp = linear;
-            break;
-        case 1: { /* [base + disp8] */
-            int base = pick_reg(32, avoid, false);
-            int32_t d = rnd_disp8();
-            emit_mov_imm(g, base, 32, linear - (uint32_t)d);
-            m.mod_rm = 0x40 | base;
-            m.disp_bits = 8;
-            m.disp = (uint32_t)d;
-            break;
-        }
-        case 2: { /* [base + disp32] */
-            int base = pick_reg(32, avoid, false);
-            uint32_t d = rnd64();
-            emit_mov_imm(g, base, 32, linear - d);
-            m.mod_rm = 0x80 | base;
-            m.disp_bits = 32;
-            m.disp = d;
-            break;
-        }
-        default: { /* [base + index * scale + disp8] */
-            int base = pick_reg(32, avoid, false);
-            int index = pick_reg(32, avoid | 1u << base, false);
-            int scale = (int)rnd(4);
-            uint32_t index_value = rnd(16);
-            int32_t d = rnd_disp8();
-            emit_mov_imm(g, index, 32, index_value);
-            emit_mov_imm(g, base, 32, linear - (index_value << scale) - (uint32_t)d);
-            m.mod_rm = 0x44;
-            m.has_sib = true;
-            m.sib = (uint8_t)(scale << 6 | index << 3 | base);
-            m.disp_bits = 8;
-            m.disp = (uint32_t)d;
-            break;
-        }
-        }
-    } else {
-        /* 16-bit addressing: r/m 0-3 are base + index pairs, 4 SI, 5 DI,
-         * 6 BP (or disp16 with mod 0), 7 BX. */
-        static const int rm_base[8] = {EBX, EBX, EBP, EBP, ESI, EDI, EBP, EBX};
-        static const int rm_index[8] = {ESI, EDI, ESI, EDI, -1, -1, -1, -1};
-        int rm;
-        do {
-            rm = (int)rnd(8);
-        } while ((avoid & (1u << rm_base[rm])) ||
-                 (rm_index[rm] >= 0 && (avoid & (1u << rm_index[rm]))));
-        if (chance(5)) {
-            m.mod_rm = 0x06; /* [disp16] */
-            m.disp_bits = 16;
-            m.disp = target;
-            return m;
-        }
-        int mod = (int)rnd(3);
-        if (rm == 6 && mod == 0)
-            mod = 1;
-        int32_t d = mod == 0 ? 0 : mod == 1 ? rnd_disp8() : (int32_t)rnd(0x10000);
-        uint32_t index_value = 0;
-        if (rm_index[rm] >= 0) {
-            index_value = rnd(0x80);
-            emit_mov_imm(g, rm_index[rm], 16, index_value);
-        }
-        emit_mov_imm(g, rm_base[rm], 16, (target - index_value - (uint32_t)d) & 0xffff);
-        m.mod_rm = (uint8_t)(mod << 6 | rm);
-        m.disp_bits = mod == 0 ? 0 : mod == 1 ? 8 : 16;
-        m.disp = (uint32_t)d;
+        gen_address32(g, &m, DATA_BASE + target, avoid);
+        return m;
     }
+    if (chance(4)) {
+        /* Real mode with 32-bit addressing: the effective address must
+         * stay within the 64 KiB limit. */
+        m.addr32 = true;
+        gen_address32(g, &m, target, avoid);
+        return m;
+    }
+    /* 16-bit addressing: r/m 0-3 are base + index pairs, 4 SI, 5 DI,
+     * 6 BP (or disp16 with mod 0), 7 BX. */
+    static const int rm_base[8] = {EBX, EBX, EBP, EBP, ESI, EDI, EBP, EBX};
+    static const int rm_index[8] = {ESI, EDI, ESI, EDI, -1, -1, -1, -1};
+    int rm;
+    do {
+        rm = (int)rnd(8);
+    } while ((avoid & (1u << rm_base[rm])) ||
+             (rm_index[rm] >= 0 && (avoid & (1u << rm_index[rm]))));
+    if (chance(5)) {
+        m.mod_rm = 0x06; /* [disp16] */
+        m.disp_bits = 16;
+        m.disp = target;
+        return m;
+    }
+    int mod = (int)rnd(3);
+    if (rm == 6 && mod == 0)
+        mod = 1;
+    int32_t d = mod == 0 ? 0 : mod == 1 ? rnd_disp8() : (int32_t)rnd(0x10000);
+    uint32_t index_value = 0;
+    if (rm_index[rm] >= 0) {
+        index_value = rnd(0x80);
+        emit_mov_imm(g, rm_index[rm], 16, index_value);
+    }
+    emit_mov_imm(g, rm_base[rm], 16, (target - index_value - (uint32_t)d) & 0xffff);
+    m.mod_rm = (uint8_t)(mod << 6 | rm);
+    m.disp_bits = mod == 0 ? 0 : mod == 1 ? 8 : 16;
+    m.disp = (uint32_t)d;
     return m;
 }
 
@@ -374,6 +388,8 @@ static void rm_prefixes(struct gen *g, const struct rm *m, int bits)
 {
     if (m->mem && m->seg_prefix)
         put8(g, m->seg_prefix);
+    if (m->mem && m->addr32)
+        put8(g, 0x67);
     if (bits != 8)
         opsize(g, bits);
 }
@@ -650,7 +666,7 @@ static void gen_mov(struct gen *g)
 {
     int bits = rnd_size();
     int w = bits == 8 ? 0 : 1;
-    switch (rnd(6)) {
+    switch (rnd(7)) {
     case 0: { /* MOV r/m, reg */
         struct rm m = gen_rm(g, bits, 0, false);
         uint8_t opc = (uint8_t)(0x88 + w);
@@ -677,12 +693,25 @@ static void gen_mov(struct gen *g)
         struct rm m = gen_rm(g, src_bits, 0, true);
         uint8_t opc[2] = {0x0f, (uint8_t)((chance(2) ? 0xb6 : 0xbe) + (src_bits == 16))};
         insn_begin(g);
-        if (m.mem && m.seg_prefix)
-            put8(g, m.seg_prefix);
+        rm_prefixes(g, &m, 8);
         opsize(g, dst_bits);
         put8(g, opc[0]);
         put8(g, opc[1]);
         put_modrm(g, pick_reg(dst_bits, 0, false), &m);
+        break;
+    }
+    case 5: { /* MOV accumulator, moffs and back */
+        uint8_t seg = rnd_seg_prefix();
+        insn_begin(g);
+        if (seg)
+            put8(g, seg);
+        if (bits != 8)
+            opsize(g, bits);
+        put8(g, 0xa0 + rnd(2) * 2 + w);
+        if (g->pm32)
+            put32(g, DATA_BASE + rnd_target());
+        else
+            put16(g, rnd_target());
         break;
     }
     default: { /* LEA */
@@ -700,7 +729,22 @@ static void gen_exchange(struct gen *g)
 {
     int bits = rnd_size();
     int w = bits == 8 ? 0 : 1;
-    switch (rnd(5)) {
+    switch (rnd(6)) {
+    case 4: { /* CMPXCHG8B m64 */
+        struct rm m = gen_mem(g, 1u << EAX | 1u << EDX | 1u << ECX | 1u << EBX);
+        if (m.disp_bits && chance(2)) {
+            /* Make the comparison succeed: EDX:EAX from memory. */
+            struct rm high = m;
+            high.disp += 4;
+            uint8_t load = 0x8b;
+            emit_rm_insn(g, 32, &load, 1, EAX, &m);
+            emit_rm_insn(g, 32, &load, 1, EDX, &high);
+        }
+        uint8_t opc[2] = {0x0f, 0xc7};
+        emit_rm_insn(g, 8, opc, 2, 1, &m);
+        flags_effect(g, F_ZF, 0);
+        break;
+    }
     case 0:
         if (bits != 8) { /* XCHG eAX, reg */
             insn_begin(g);
@@ -729,7 +773,7 @@ static void gen_exchange(struct gen *g)
         flags_effect(g, F_STATUS, 0);
         break;
     }
-    default: /* BSWAP (32-bit only: 16-bit BSWAP is undefined) */
+    case 5: /* BSWAP (32-bit only: 16-bit BSWAP is undefined) */
         insn_begin(g);
         opsize(g, 32);
         put8(g, 0x0f);
@@ -1090,6 +1134,62 @@ static void gen_bcd(struct gen *g)
     }
 }
 
+/* Real mode only: segment register loads that keep every segment where it
+ * was (DS = ES = FS = GS, SS apart), so memory operands stay valid. */
+static void gen_segment_load(struct gen *g)
+{
+    static const uint8_t push_data[4][2] = {{0x06}, {0x1e}, {0x0f, 0xa0}, {0x0f, 0xa8}};
+    static const uint8_t pop_data[4][2] = {{0x07}, {0x1f}, {0x0f, 0xa1}, {0x0f, 0xa9}};
+    static const int data_sregs[4] = {0, 3, 4, 5}; /* ES DS FS GS */
+    switch (rnd(4)) {
+    case 0: { /* PUSH sreg; POP sreg */
+        bool stack = chance(4);
+        int from = (int)rnd(4), to = (int)rnd(4);
+        insn_begin(g);
+        if (stack) {
+            put8(g, 0x16);
+        } else {
+            put8(g, push_data[from][0]);
+            if (push_data[from][0] == 0x0f)
+                put8(g, push_data[from][1]);
+        }
+        insn_begin(g);
+        if (stack) {
+            put8(g, 0x17);
+        } else {
+            put8(g, pop_data[to][0]);
+            if (pop_data[to][0] == 0x0f)
+                put8(g, pop_data[to][1]);
+        }
+        break;
+    }
+    case 1: { /* MOV sreg, reg */
+        int reg = pick_reg(16, 0, false);
+        bool stack = chance(4);
+        emit_mov_imm(g, reg, 16, stack ? STACK_BASE >> 4 : DATA_BASE >> 4);
+        insn_begin(g);
+        put8(g, 0x8e);
+        put8(g, 0xc0 | (stack ? 2 : data_sregs[rnd(4)]) << 3 | reg);
+        break;
+    }
+    default: { /* LDS, LES, LFS, LGS with a far pointer in memory */
+        int bits = rnd_size_wide();
+        int reg = pick_reg(bits, 0, false);
+        struct rm m = gen_mem(g, 1u << reg);
+        if (!m.disp_bits)
+            break; /* no room to address the selector half */
+        struct rm selector = m;
+        selector.disp += (uint32_t)bits / 8;
+        emit_store_imm(g, bits, &m, rnd_value(bits));
+        emit_store_imm(g, 16, &selector, DATA_BASE >> 4);
+        static const uint8_t ops[4][2] = {{0xc4}, {0xc5}, {0x0f, 0xb4}, {0x0f, 0xb5}};
+        int op = (int)rnd(4);
+        emit_rm_insn(g, bits, ops[op], ops[op][0] == 0x0f ? 2 : 1, reg, &m);
+        break;
+    }
+    }
+}
+
 static void gen_segment_read(struct gen *g)
 {
     /* MOV r/m16, Sreg. Protected mode is skipped: Unicorn's flat selectors
@@ -1117,7 +1217,7 @@ static const struct gen_class classes[] = {
     {gen_push_pop, 6, false, false},    {gen_stack_balanced, 4, true, false},
     {gen_flag_ops, 4, false, false},    {gen_string, 5, true, false},
     {gen_convert, 3, true, false},      {gen_bcd, 3, true, false},
-    {gen_segment_read, 1, true, true},
+    {gen_segment_read, 1, true, true},  {gen_segment_load, 2, true, true},
 };
 
 static void gen_group(struct gen *g)
