@@ -50,11 +50,7 @@ guest_begin
 %endmacro
 
 start:
-    rm_init
-    ; Mask the interrupt controllers: the virtual-8086 code runs STI.
-    mov al, 0xff
-    out 0x21, al
-    out 0xa1, al
+    rm_init ; which masks the interrupt controllers: the v86 code runs STI
     enter_protected_mode pm32
 
 bits 32
