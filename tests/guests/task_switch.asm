@@ -1,7 +1,8 @@
 ; Hardware task switching (Intel SDM vol. 3, chapter 7): far JMP and CALL to
 ; a TSS descriptor, a task gate in the GDT and in the IDT (INT n), the state
 ; saved in the outgoing TSS and loaded from the incoming one, the busy bits,
-; EFLAGS.NT and the back-link with IRET, and #GP for a busy task.
+; EFLAGS.NT and the back-link with IRET, #GP for a busy task, #TS for a TSS
+; that is too small and #NP for one that is not present.
 %include "harness.inc"
 guest_begin
 
@@ -10,6 +11,8 @@ guest_begin
 %define SEL_TSS_C       (SEL_FIRST_FREE + 0x10) ; reached by CALL
 %define SEL_TSS_D       (SEL_FIRST_FREE + 0x18) ; reached by INT 50h
 %define SEL_GATE_B      (SEL_FIRST_FREE + 0x20) ; task gate to B
+%define SEL_TSS_SHORT   (SEL_FIRST_FREE + 0x28) ; limit below 67h
+%define SEL_TSS_ABSENT  (SEL_FIRST_FREE + 0x30) ; P = 0
 
 %define TSS_A           TSS_RAM
 %define TSS_B           0x6100
@@ -160,7 +163,17 @@ after_call_to_c:
     call SEL_TSS_A:0
     end_expect
     expect_eq dword [EXC_ERROR], SEL_TSS_A, 33
-    ; str still names A.
+    ; A 32-bit TSS with a limit below 67h: #TS(selector).
+    expect_exception 10, 35
+    jmp SEL_TSS_SHORT:0
+    end_expect
+    expect_eq dword [EXC_ERROR], SEL_TSS_SHORT, 36
+    ; A TSS descriptor that is not present: #NP(selector).
+    expect_exception 11, 37
+    call SEL_TSS_ABSENT:0
+    end_expect
+    expect_eq dword [EXC_ERROR], SEL_TSS_ABSENT, 38
+    ; Neither fault switched tasks: str still names A.
     str eax
     expect_eq eax, SEL_TSS_A, 34
 
@@ -233,6 +246,8 @@ gdt_start:
     descriptor TSS_C, 0x67, ACC_TSS32, 0x0
     descriptor TSS_D, 0x67, ACC_TSS32, 0x0
     gate SEL_TSS_B, 0, GATE_TASK, 0
+    descriptor TSS_D, 0x40, ACC_TSS32, 0x0
+    descriptor TSS_D, 0x67, ACC_TSS32 & 0x7f, 0x0
 gdt_end:
 
 guest_end
