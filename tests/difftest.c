@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <Zydis/Zydis.h>
 #include <unicorn/unicorn.h>
