@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <Zydis/Zydis.h>
 #include <unicorn/unicorn.h>
