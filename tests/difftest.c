@@ -116,8 +116,9 @@ static uint32_t rnd_value(int bits)
 struct insn {
     uint8_t bytes[16];
     uint8_t len;
-    int16_t jump_group; /* the group a trailing rel8 jumps to, or -1 */
-    uint32_t offset;    /* from CODE_BASE, set by layout */
+    int16_t jump_group;        /* the group a trailing rel8 jumps to, or -1 */
+    uint32_t offset;           /* from CODE_BASE, set by layout */
+    uint32_t undefined_before; /* status flags undefined when it starts */
 };
 
 struct pending_jump {
@@ -144,6 +145,7 @@ static struct insn *insn_begin(struct gen *g)
     struct insn *in = &g->insns[g->n++];
     memset(in, 0, sizeof(*in));
     in->jump_group = -1;
+    in->undefined_before = g->undefined;
     g->cur = in;
     return in;
 }
@@ -1598,6 +1600,37 @@ static bool compare(const struct machine_state *ref, const struct machine_state 
     return same;
 }
 
+/* Narrows a difference down: runs ever longer prefixes of the sequence
+ * (everything after the prefix replaced by HLTs, so forward jumps out of it
+ * stop too) until the final states differ. Flags undefined anywhere in the
+ * prefix are ignored. Returns the index of the last instruction of the
+ * first differing prefix, or -1 (when only whole runs differ). */
+static int first_difference(const struct gen *g, bool pm32, struct runner *reference,
+                            struct runner *tested, const struct machine_state *initial)
+{
+    static struct machine_state prefix, ref_out, got_out;
+    char error[200];
+    uint32_t undefined = 0;
+    for (int k = 0; k < g->n - 1; k++) {
+        prefix = *initial;
+        uint32_t end = g->insns[k + 1].offset;
+        memset(prefix.code + end, 0xf4, CODE_SIZE - end);
+        undefined |= g->insns[k + 1].undefined_before;
+        if (!reference->run(reference, pm32, &prefix, &ref_out, error, sizeof(error)))
+            return -1;
+        bool ran = tested->run(tested, pm32, &prefix, &got_out, error, sizeof(error));
+        if (!ran || !compare(&ref_out, &got_out, 0x003fffffu & ~undefined, false)) {
+            if (!ran)
+                fprintf(stderr, "  %s\n", error);
+            print_regs("reference", &ref_out);
+            print_regs(tested->name, &got_out);
+            compare(&ref_out, &got_out, 0x003fffffu & ~undefined, true);
+            return k;
+        }
+    }
+    return -1;
+}
+
 static void fill_random(uint8_t *buf, size_t len)
 {
     for (size_t i = 0; i < len; i += 8) {
@@ -1730,6 +1763,17 @@ int main(int argc, char **argv)
             print_regs(tested.name, &got_out);
             fprintf(stderr, "  undefined flags at the end: %03x\n", g.undefined);
             compare(&ref_out, &got_out, flags_mask, true);
+            fprintf(stderr, "narrowing down (prefixes of the sequence, ending in HLT):\n");
+            int k = first_difference(&g, pm32, &reference, &tested, &initial);
+            if (k >= 0) {
+                fprintf(stderr, "the first prefix that differs ends with:\n");
+                struct gen one = g;
+                one.insns[0] = g.insns[k];
+                one.n = 1;
+                print_sequence(&one, initial.code);
+            } else {
+                fprintf(stderr, "  no prefix differs on its own\n");
+            }
             return 1;
         }
         /* Not counting the HLT. */
