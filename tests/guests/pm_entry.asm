@@ -133,6 +133,26 @@ pm32_again:
     expect e, 27
     xor ax, ax
     mov ds, ax
+
+    ; "Unreal" mode: a segment register loaded in protected mode keeps its
+    ; hidden 4 GiB limit and base after CR0.PE is cleared, until real mode
+    ; loads it again, so 32-bit offsets reach above 1 MiB.
+    print "pm_entry: unreal mode", 10
+    mov eax, cr0
+    or al, 1
+    mov cr0, eax
+    mov bx, SEL_DATA32
+    mov fs, bx
+    and al, 0xfe
+    mov cr0, eax
+    jmp ROM_SEGMENT:.real_again
+.real_again:
+    mov ebx, 0x200000
+    cmp dword [fs:ebx], 0xcafef00d ; written by the protected-mode part
+    expect e, 28
+    mov dword [fs:ebx + 4], 0x600d
+    xor ax, ax
+    mov fs, ax ; an ordinary real-mode segment from here on
     print "pm_entry: pass", 10
     guest_pass
 
