@@ -7,6 +7,7 @@
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "loader.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
  * the reset vector is, and its last 128 KiB just below 1 MiB. */
@@ -66,6 +67,16 @@ static bool map_bios(struct machine *m, GError **error)
     return true;
 }
 
+/* The CPU state at power-on: the reset vector, or a kernel's entry point
+ * when booting one directly (reloaded at every reset, as QEMU does). */
+static bool initial_cpu_state(struct machine *m, struct x86_state *state, GError **error)
+{
+    if (m->config->kernel_path)
+        return loader_boot_kernel(m, state, error);
+    x86_state_reset(state);
+    return true;
+}
+
 static int cpu_intr_ack_none(void *opaque)
 {
     (void)opaque;
@@ -102,7 +113,8 @@ struct machine *machine_create(struct machine_config *config, GError **error)
                                            .host = m->mem.ram};
     memory_add_region(&m->mem, &m->ram_region);
 
-    if (!map_bios(m, error))
+    /* Direct kernel boot runs with no firmware at all. */
+    if (!config->kernel_path && !map_bios(m, error))
         goto fail;
 
     m->debug_exit = debug_exit_create(m);
@@ -126,7 +138,8 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->cpu_ready = true;
 
     struct x86_state state;
-    x86_state_reset(&state);
+    if (!initial_cpu_state(m, &state, error))
+        goto fail;
     m->cpu.backend->set_state(&m->cpu, &state);
     return m;
 
@@ -166,10 +179,16 @@ static void machine_reset(struct machine *m)
         if (dev->reset)
             dev->reset(dev->state);
     }
-    struct x86_state state;
-    x86_state_reset(&state);
-    m->cpu.backend->set_state(&m->cpu, &state);
     m->reset_requested = false;
+    struct x86_state state;
+    GError *error = NULL;
+    if (!initial_cpu_state(m, &state, &error)) {
+        fprintf(stderr, "vivarium-engine: cannot restart the kernel: %s\n", error->message);
+        g_error_free(error);
+        machine_request_exit(m, MACHINE_EXIT_ERROR);
+        return;
+    }
+    m->cpu.backend->set_state(&m->cpu, &state);
 }
 
 static void wake(struct machine *m)

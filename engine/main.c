@@ -16,6 +16,9 @@ struct engine_options {
     gint memory_mib;
     gchar *accel;
     gchar *bios;
+    gchar *kernel;
+    gchar *initrd;
+    gchar *append;
     gboolean headless;
     gchar *serial;
     gchar *debugcon;
@@ -87,6 +90,12 @@ int main(int argc, char **argv)
         {"accel", 0, 0, G_OPTION_ARG_STRING, &opt.accel, "CPU backend: interp", "NAME"},
         {"bios", 0, 0, G_OPTION_ARG_FILENAME, &opt.bios,
          "Firmware image (default: SeaBIOS from /usr/share/seabios)", "FILE"},
+        {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt.kernel,
+         "Boot a multiboot kernel or Linux bzImage directly, with no firmware", "FILE"},
+        {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt.initrd, "Initial ramdisk for --kernel",
+         "FILE"},
+        {"append", 0, 0, G_OPTION_ARG_STRING, &opt.append, "Kernel command line for --kernel",
+         "CMDLINE"},
         {"headless", 0, 0, G_OPTION_ARG_NONE, &opt.headless,
          "No display; serial port on standard output", NULL},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
@@ -119,6 +128,13 @@ int main(int argc, char **argv)
     config.ram_size = (uint64_t)(opt.memory_mib > 0 ? opt.memory_mib : 0) << 20;
     config.accel = opt.accel;
     config.bios_path = opt.bios ? opt.bios : g_strdup("/usr/share/seabios/bios.bin");
+    config.kernel_path = opt.kernel;
+    config.initrd_path = opt.initrd;
+    config.append = opt.append;
+    if ((opt.initrd || opt.append) && !opt.kernel) {
+        fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
+        return MACHINE_EXIT_ERROR;
+    }
     config.no_reboot = opt.no_reboot;
     config.trace = opt.trace;
     const char *default_out = opt.headless ? "stdio" : "none";

@@ -10,6 +10,7 @@ packages="
 "
 test_packages="
   python3 qemu-utils qemu-system-x86 libunicorn-dev
+  cpio xorriso mtools gcc-multilib
 "
 
 case "$1" in
