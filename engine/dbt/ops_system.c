@@ -283,7 +283,7 @@ static void exec_selector_check(struct interp *in, const struct insn *i)
     }
     s->eflags |= X86_FLAG_ZF;
     if (i->mnemonic == ZYDIS_MNEMONIC_LAR) {
-        op_write(in, i, 0, hi & 0x00ffff00u);
+        op_write(in, i, 0, hi & 0x00f0ff00u); /* bits 16-19 are undefined: cleared */
     } else if (i->mnemonic == ZYDIS_MNEMONIC_LSL) {
         uint32_t limit = (lo & 0xffff) | (hi & 0xf0000);
         if (hi & 0x00800000u)
