@@ -521,8 +521,14 @@ static void exec_xadd(struct interp *in, const struct insn *i)
     uint32_t a = op_read(in, i, 0);
     uint32_t b = op_read(in, i, 1);
     uint32_t sum = alu_add(s, a, b, 0, size);
-    op_write(in, i, 1, a);
-    op_write(in, i, 0, sum);
+    if (i->op[0].kind == OPK_MEM) {
+        /* The register may be part of the address: write memory first. */
+        op_write(in, i, 0, sum);
+        op_write(in, i, 1, a);
+    } else {
+        op_write(in, i, 1, a);
+        op_write(in, i, 0, sum);
+    }
 }
 
 static void exec_cmpxchg(struct interp *in, const struct insn *i)
