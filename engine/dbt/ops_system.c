@@ -38,9 +38,9 @@
      X86_CR0_AM | X86_CR0_NW | X86_CR0_CD | X86_CR0_PG)
 #define CR4_VALID (X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PCE)
 
-/* Whether the x87 unit executes instructions; until it does, CPUID does
- * not report an FPU and x87 instructions raise #NM (CR0.EM) or #UD. */
-static bool x87_available;
+/* The x87 unit (x87.c) executes every x87 instruction, so CPUID reports an
+ * FPU; were it absent, ESC opcodes would raise #UD after the #NM checks. */
+static const bool x87_available = true;
 
 void exec_invalid(struct interp *in, const struct insn *i)
 {
