@@ -247,13 +247,19 @@ static const GActionEntry window_actions[] = {
 };
 
 /* While the display has the keyboard, every key is the guest's: window
- * shortcuts and mnemonics must not eat Ctrl+Q or Alt+F. Only F11 leaves
- * fullscreen when the display is not grabbed. */
+ * shortcuts and mnemonics must not eat Ctrl+Q or Alt+F. The one exception is F11
+ * without the grab, which toggles fullscreen; with the grab, F11 is the guest's. */
 static gboolean viv_vm_window_key_event(GtkWidget *widget, GdkEventKey *event)
 {
     VivVmWindow *self = VIV_VM_WINDOW(widget);
+    VivDisplay *display = VIV_DISPLAY(self->display);
 
-    if (gtk_widget_has_focus(self->display) && viv_display_get_source(VIV_DISPLAY(self->display)))
+    if (event->keyval == GDK_KEY_F11 && !viv_display_get_grabbed(display)) {
+        if (event->type == GDK_KEY_PRESS)
+            g_action_group_activate_action(G_ACTION_GROUP(self), "fullscreen", NULL);
+        return TRUE;
+    }
+    if (gtk_widget_has_focus(self->display) && viv_display_get_source(display))
         return gtk_widget_event(self->display, (GdkEvent *)event);
     if (event->type == GDK_KEY_PRESS)
         return GTK_WIDGET_CLASS(viv_vm_window_parent_class)->key_press_event(widget, event);
@@ -310,8 +316,9 @@ static void viv_vm_window_init(VivVmWindow *self)
 
 static void viv_vm_window_apply_scaling(VivVmWindow *self, const char *scaling)
 {
-    g_action_group_change_action_state(G_ACTION_GROUP(self), "scaling",
-                                       g_variant_new_string(scaling));
+    /* Activation, not change_action_state: the action has no change-state
+     * handler, and activating it both records the state and applies it. */
+    g_action_group_activate_action(G_ACTION_GROUP(self), "scaling", g_variant_new_string(scaling));
 }
 
 VivVmWindow *viv_vm_window_new(VivApplication *app, VivVm *vm)

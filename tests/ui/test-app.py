@@ -82,6 +82,23 @@ check(all(close_to(c, e) for c, e in zip(seen, COLOUR_BARS)),
 below = pixel(shot, int(left + 600 * scale), int(top + 460 * scale))
 check(close_to(below, (0x40, 0x40, 0x40)), "the lower half is grey: %s" % (below,))
 
+# --- integer scaling: 1:1 here, centred on whole pixels ----------------------
+click(find(window, "View", "toggle button"))
+click(find(app, "Whole Multiples"))
+time.sleep(0.5)  # one frame
+factor = int(min(width // FRAMEBUFFER[0], height // FRAMEBUFFER[1]))
+left = x + (width - FRAMEBUFFER[0] * factor) // 2
+top = y + (height - FRAMEBUFFER[1] * factor) // 2
+shot = screen_pixels()
+check(pixel(shot, left, top + 10) == (255, 255, 255) and pixel(shot, left - 1, top + 10) == (0, 0, 0),
+      "integer scaling puts the picture's left edge exactly at x=%d" % left)
+check(pixel(shot, left + 80 * factor, top + 10) == (255, 255, 0)
+      and pixel(shot, left + 80 * factor - 1, top + 10) == (255, 255, 255),
+      "the second bar starts exactly 80 guest pixels later")
+check("Scaling=integer" in open(vm_file).read(), "the choice is saved with the VM")
+# Radio items leave their popover open; close it as a person would.
+click(find(window, "View", "toggle button"))
+
 # --- grab, type, release ----------------------------------------------------
 hint = "Press Ctrl+Alt to release the keyboard and mouse"
 check(not find_all(window, name_contains=hint), "no release hint before the grab")
