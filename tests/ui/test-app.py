@@ -175,10 +175,31 @@ click(find(window, "Close", "push button"))
 check(wait_until(lambda: "Test DOS" not in [w.name for w in find_all(app, role="frame")], 5),
       "the VM window closed")
 
-# --- start again, stop from the library ----------------------------------------------
+# --- settings ---------------------------------------------------------------------------
+click(find(card, "Settings", "push button"))
+settings = find(app, "Machine Settings", "dialog")
+check(find(settings, "Memory", "spin button").value == 64, "the settings show the VM's memory")
+find(settings, "Memory", "spin button").value = 96
+click(find(settings, "Save", "push button"))
+check(wait_until(lambda: "Memory=96" in open(vm_file).read(), 5), "Save wrote the new memory size")
+
+# --- start again, power off from the window, then stop from the library ------------------
 mark = len(engine_log())
 click(find(card, "Start", "push button"))
 check(wait_for_log("start", after=mark), "the VM starts again")
+args = [line for line in engine_log()[mark:] if line.startswith("args ")]
+check(args and "--memory 96" in args[-1], "with the new memory size")
+window = find(app, "Test DOS", "frame")
+click(find(window, "Power Off", "push button"))
+check(wait_for_log("quit", after=mark), "Power Off asked the engine to quit")
+check(wait_until(lambda: "Test DOS" not in [w.name for w in find_all(app, role="frame")], 5),
+      "the VM window closed with the machine")
+check(wait_until(lambda: find(card, "Powered off", "label", timeout=1), 10),
+      "the card says Powered off")
+
+mark = len(engine_log())
+click(find(card, "Start", "push button"))
+check(wait_for_log("start", after=mark), "the VM starts a third time")
 click(find(card, "Stop", "push button"))
 check(wait_for_log("quit", after=mark), "Stop asked the engine to quit")
 check(wait_until(lambda: find(card, "Powered off", "label", timeout=1), 10),
