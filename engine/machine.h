@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "ioport.h"
+#include "irq.h"
 #include "memory.h"
 #include "vclock.h"
 #include "vmstate.h"
@@ -34,6 +35,8 @@ struct drive_config {
     enum drive_kind kind;
     char *path;
     bool readonly;
+    /* IDE unit 0-3 (hda-hdd; a CD-ROM is usually 2, hdc) or floppy 0-1. */
+    unsigned unit;
 };
 
 struct machine_config {
@@ -44,13 +47,17 @@ struct machine_config {
     char *kernel_path; /* direct kernel boot: multiboot or Linux bzImage */
     char *initrd_path;
     char *append;
-    char *boot_order; /* e.g. "cda": CD, hard disk, floppy */
+    char *boot_order;   /* e.g. "cda": CD, hard disk, floppy */
+    char *name;         /* the VM's name, for the sound stream and titles */
+    char *audio_output; /* "pulse" or "none" */
     struct drive_config drives[MACHINE_MAX_DRIVES];
     unsigned nr_drives;
-    bool no_reboot; /* a triple fault or reset request ends the run */
+    bool no_reboot;     /* a triple fault or reset request ends the run */
+    bool start_stopped; /* wait, powered off, for machine_start() */
     bool trace;
     FILE *serial_out;   /* COM1 output, or NULL */
     FILE *debugcon_out; /* port 0xe9 output, or NULL */
+    FILE *firmware_log; /* port 0x402 output (SeaBIOS's log), or NULL */
 };
 
 /* One registered device, for reset, snapshots and the state dump. */
@@ -59,9 +66,24 @@ struct machine_device {
     void *state;
     const struct vmstate_desc *vmstate;
     void (*reset)(void *state);
+    /* Called after a snapshot restored the state, e.g. to re-arm timers or
+     * redraw; optional. */
+    void (*post_load)(void *state);
 };
 
 enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
+
+/* Mouse buttons as a mask, in the bit order of the PS/2 protocol. */
+enum { MOUSE_BUTTON_LEFT = 1, MOUSE_BUTTON_RIGHT = 2, MOUSE_BUTTON_MIDDLE = 4 };
+
+/* Where keyboard and mouse input from the front ends goes: the machine's
+ * keyboard controller registers itself here. Keys are qnum codes
+ * (display/keymap.h). */
+struct machine_input {
+    void (*key)(void *opaque, unsigned qnum, bool down);
+    void (*pointer)(void *opaque, int dx, int dy, int dz, unsigned buttons);
+    void *opaque;
+};
 
 typedef void (*machine_work_fn)(struct machine *m, void *data);
 
@@ -85,6 +107,12 @@ struct machine {
     int exit_status;
     bool reset_requested;
 
+    /* Running, paused or powered off; changed only on the vCPU thread, and
+     * reported through run_state_changed (called on the vCPU thread). */
+    enum machine_run_state run_state;
+    void (*run_state_changed)(struct machine *m, enum machine_run_state state, void *opaque);
+    void *run_state_opaque;
+
     struct memory_region ram_region;
     struct memory_region bios_high;
     struct memory_region bios_low;
@@ -92,8 +120,44 @@ struct machine {
     size_t bios_size;
     bool cpu_ready;
 
+    struct machine_input input;
+
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
+    struct debugcon *firmware_log;
+    struct display *display; /* the guest screen, painted by the VGA */
+    struct vga *vga;
+
+    /* The PC chipset. */
+    struct irq_line cpu_intr; /* the PIC's output to the CPU's INTR pin */
+    struct pic *pic;
+    struct pit *pit;
+    struct rtc *rtc;
+    struct isa_dma *dma;
+    struct serial *serial[4]; /* COM1-COM4 */
+    struct port92 *port92;
+
+    /* Signals devices send to the machine itself: the A20 gate (level) and
+     * a system reset request (a rising edge). */
+    struct irq_line a20_line;
+    struct irq_line reset_line;
+    struct pci_bus *pci;
+    struct i440fx *i440fx;
+    struct piix3 *piix3;
+    struct fw_cfg *fw_cfg;
+    struct i8042 *i8042;
+    bool a20_from_kbc;
+    bool a20_from_port92;
+    struct audio *audio;
+    struct vtimer audio_timer;
+    struct pcspk *pcspk;
+    /* The images in the removable drives: fda, fdb, cdrom (NULL: empty). */
+    char *media[3];
+    bool has_drive[3];
+    struct ide_controller *ide;
+    struct ide_pci *ide_pci;
+    struct vga_pci *vga_pci;
+    struct fdc *fdc;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
@@ -102,6 +166,9 @@ void machine_destroy(struct machine *m);
 
 void machine_add_device(struct machine *m, const char *name, void *state,
                         const struct vmstate_desc *vmstate, void (*reset)(void *state));
+
+/* Sets the post_load hook of the device registered with this state. */
+void machine_set_post_load(struct machine *m, void *state, void (*post_load)(void *state));
 
 /* Runs the vCPU loop on the calling thread until the machine quits; returns
  * the exit status. */
@@ -112,8 +179,37 @@ void machine_request_exit(struct machine *m, int status);
 /* A system reset (keyboard controller pulse, port 0xcf9, triple fault). */
 void machine_request_reset(struct machine *m);
 
+/* Run-state changes, on the vCPU thread (from posted work or devices).
+ * Powering on a stopped machine starts it from its reset state; powering off
+ * resets it and keeps RAM and disks as they are. */
+void machine_power_on(struct machine *m);
+void machine_power_off(struct machine *m);
+void machine_pause(struct machine *m);
+void machine_resume(struct machine *m);
+
+/* Input from the front ends (SDL, VNC, D-Bus), on the vCPU thread; dropped
+ * when the machine has no keyboard or mouse. Relative motion, dy positive
+ * downwards; dz positive towards the user. */
+void machine_key_event(struct machine *m, unsigned qnum, bool down);
+void machine_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons);
+
+/* Thread-safe forms, for front-end threads: queued to the vCPU thread. */
+void machine_post_key_event(struct machine *m, unsigned qnum, bool down);
+void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons);
+
+/* Removable media: drive is "fda", "fdb" or "cdrom"; path NULL ejects.
+ * Fails with G_FILE_ERROR_NOENT when the machine has no such drive, and
+ * with a message when the image cannot be used. vCPU thread. */
+bool machine_change_media(struct machine *m, const char *drive, const char *path, GError **error);
+/* What a removable drive holds: its image's path, "" when empty, NULL when
+ * the machine has no such drive. */
+const char *machine_media_path(struct machine *m, const char *drive);
+
 /* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
 void machine_set_a20(struct machine *m, bool enabled);
+
+/* Work that powers the machine off and ends the run (a window closed). */
+void machine_work_quit(struct machine *m, void *data);
 
 /* Thread-safe: queues fn to run on the vCPU thread and wakes it. */
 void machine_post(struct machine *m, machine_work_fn fn, void *data);

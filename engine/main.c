@@ -9,20 +9,44 @@
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
+#include "display/framebuffer.h"
+#include "display/sdl.h"
+#include "display/vnc.h"
 #include "machine.h"
+#include "service.h"
 
 struct engine_options {
     gint memory_mib;
     gchar *accel;
     gchar *bios;
+    gchar *kernel;
+    gchar *initrd;
+    gchar *append;
+    gchar *vgabios;
+    gchar *screenshot;
     gboolean headless;
+    gchar *display;
+    gboolean integer_scaling;
+    gchar *vnc;
+    gchar *vnc_password_file;
+    gchar *audio;
+    gchar *boot;
+    gchar *name;
+    gint dbus_fd;
+    gchar *snapshot_dir;
+    gboolean no_sound;
     gchar *serial;
     gchar *debugcon;
+    gchar *firmware_log;
     gboolean no_reboot;
     gboolean trace;
     gint timeout_seconds;
     gboolean dump_state;
+    gchar *hd[4];
+    gchar *cdrom;
+    gchar *fd[2];
 };
 
 struct engine {
@@ -48,6 +72,74 @@ static gboolean quit_main_loop_cb(gpointer loop)
 {
     g_main_loop_quit(loop);
     return G_SOURCE_REMOVE;
+}
+
+/* The screen's consumers in this process: an SDL window, a VNC server. */
+struct front_ends {
+    struct sdl_window *sdl;
+    struct vnc_server *vnc;
+    struct service *service;
+};
+
+static gchar *read_password_file(const char *path, GError **error)
+{
+    gchar *contents;
+    if (!g_file_get_contents(path, &contents, NULL, error))
+        return NULL;
+    contents[strcspn(contents, "\r\n")] = 0;
+    return contents;
+}
+
+static bool start_front_ends(struct front_ends *front, struct machine *m,
+                             const struct engine_options *opt, GError **error)
+{
+    /* Under the app (--dbus-fd) the app shows the screen. */
+    const char *display = opt->display                         ? opt->display
+                          : opt->headless || opt->dbus_fd >= 0 ? "none"
+                                                               : "sdl";
+    if (strcmp(display, "sdl") == 0) {
+        front->sdl = sdl_window_create(m, m->display, opt->integer_scaling, error);
+        if (!front->sdl)
+            return false;
+    } else if (strcmp(display, "none") != 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--display %s: use sdl or none", display);
+        return false;
+    }
+    if (opt->dbus_fd >= 0) {
+        /* Without a folder from the app, snapshots go to the user's data
+         * folder, one folder per VM name. */
+        g_autofree gchar *default_dir =
+            g_build_filename(g_get_user_data_dir(), "vivarium", "snapshots",
+                             m->config->name ? m->config->name : "Vivarium", NULL);
+        const char *dir = opt->snapshot_dir ? opt->snapshot_dir : default_dir;
+        if (g_mkdir_with_parents(dir, 0700) != 0) {
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                        "cannot create the snapshot folder %s: %s", dir, g_strerror(errno));
+            return false;
+        }
+        front->service = service_create(m, opt->dbus_fd, dir, error);
+        if (!front->service)
+            return false;
+    }
+    if (opt->vnc) {
+        gchar *password = NULL;
+        if (opt->vnc_password_file &&
+            !(password = read_password_file(opt->vnc_password_file, error)))
+            return false;
+        front->vnc = vnc_server_create(m, m->display, opt->vnc, password, error);
+        g_free(password);
+        if (!front->vnc)
+            return false;
+    }
+    return true;
+}
+
+static void stop_front_ends(struct front_ends *front)
+{
+    service_destroy(front->service);
+    vnc_server_destroy(front->vnc);
+    sdl_window_destroy(front->sdl);
 }
 
 static gpointer vcpu_thread(gpointer data)
@@ -78,6 +170,7 @@ int main(int argc, char **argv)
 {
     struct engine_options opt = {
         .memory_mib = 128,
+        .dbus_fd = -1,
         .serial = NULL,
         .debugcon = NULL,
     };
@@ -87,12 +180,47 @@ int main(int argc, char **argv)
         {"accel", 0, 0, G_OPTION_ARG_STRING, &opt.accel, "CPU backend: interp", "NAME"},
         {"bios", 0, 0, G_OPTION_ARG_FILENAME, &opt.bios,
          "Firmware image (default: SeaBIOS from /usr/share/seabios)", "FILE"},
+        {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt.kernel,
+         "Boot a multiboot kernel or Linux bzImage directly, with no firmware", "FILE"},
+        {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt.initrd, "Initial ramdisk for --kernel",
+         "FILE"},
+        {"append", 0, 0, G_OPTION_ARG_STRING, &opt.append, "Kernel command line for --kernel",
+         "CMDLINE"},
+        {"vgabios", 0, 0, G_OPTION_ARG_FILENAME, &opt.vgabios,
+         "VGA BIOS image mapped at 0xc0000 (default: SeaBIOS's vgabios-stdvga.bin if "
+         "installed)",
+         "FILE"},
+        {"screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt.screenshot,
+         "Write the screen as PNG to FILE when the run ends", "FILE"},
         {"headless", 0, 0, G_OPTION_ARG_NONE, &opt.headless,
          "No display; serial port on standard output", NULL},
+        {"display", 0, 0, G_OPTION_ARG_STRING, &opt.display,
+         "Where the screen goes: sdl (a window, the default) or none", "KIND"},
+        {"integer-scaling", 0, 0, G_OPTION_ARG_NONE, &opt.integer_scaling,
+         "Scale the SDL window's picture by whole multiples only", NULL},
+        {"vnc", 0, 0, G_OPTION_ARG_STRING, &opt.vnc,
+         "Serve the screen over VNC at HOST:PORT (HOST defaults to 127.0.0.1)", "HOST:PORT"},
+        {"vnc-password-file", 0, 0, G_OPTION_ARG_FILENAME, &opt.vnc_password_file,
+         "Require the VNC password in FILE (its first line)", "FILE"},
+        {"audio", 0, 0, G_OPTION_ARG_STRING, &opt.audio,
+         "Sound output: pulse or none (default pulse, none when headless)", "KIND"},
+        {"boot", 0, 0, G_OPTION_ARG_STRING, &opt.boot,
+         "Boot order for the firmware: a floppy, c hard disk, d CD-ROM (default cad)", "ORDER"},
+        {"no-sound", 0, 0, G_OPTION_ARG_NONE, &opt.no_sound, "The same as --audio none", NULL},
+        {"dbus-fd", 0, 0, G_OPTION_ARG_INT, &opt.dbus_fd,
+         "Serve the app's D-Bus interfaces on this connected socket; the machine waits, "
+         "powered off, for Start",
+         "FD"},
+        {"snapshot-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.snapshot_dir,
+         "Where the D-Bus interface keeps this VM's snapshots", "DIR"},
+        {"name", 0, 0, G_OPTION_ARG_STRING, &opt.name,
+         "The VM's name, for window titles and the sound stream", "NAME"},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
          "COM1 output: stdio, none or a file (default stdio when headless)", "WHERE"},
         {"debugcon", 0, 0, G_OPTION_ARG_STRING, &opt.debugcon,
          "Port 0xe9 output: stdio, none or a file (default stdio when headless)", "WHERE"},
+        {"firmware-log", 0, 0, G_OPTION_ARG_STRING, &opt.firmware_log,
+         "SeaBIOS's log (port 0x402): stdio, none or a file (default none)", "WHERE"},
         {"no-reboot", 0, 0, G_OPTION_ARG_NONE, &opt.no_reboot,
          "Exit instead of resetting on a triple fault or reset request", NULL},
         {"trace", 0, 0, G_OPTION_ARG_NONE, &opt.trace,
@@ -101,6 +229,14 @@ int main(int argc, char **argv)
          "Stop after this many seconds with exit status 6", "SECONDS"},
         {"dump-state", 0, 0, G_OPTION_ARG_NONE, &opt.dump_state,
          "Print every device's state when the run ends", NULL},
+        {"hda", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[0], "Primary master disk image", "FILE"},
+        {"hdb", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[1], "Primary slave disk image", "FILE"},
+        {"hdc", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[2], "Secondary master disk image", "FILE"},
+        {"hdd", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[3], "Secondary slave disk image", "FILE"},
+        {"cdrom", 0, 0, G_OPTION_ARG_FILENAME, &opt.cdrom,
+         "CD-ROM image (ISO) on the secondary master", "FILE"},
+        {"fda", 0, 0, G_OPTION_ARG_FILENAME, &opt.fd[0], "Floppy image in drive A:", "FILE"},
+        {"fdb", 0, 0, G_OPTION_ARG_FILENAME, &opt.fd[1], "Floppy image in drive B:", "FILE"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
 
@@ -119,13 +255,51 @@ int main(int argc, char **argv)
     config.ram_size = (uint64_t)(opt.memory_mib > 0 ? opt.memory_mib : 0) << 20;
     config.accel = opt.accel;
     config.bios_path = opt.bios ? opt.bios : g_strdup("/usr/share/seabios/bios.bin");
+    config.kernel_path = opt.kernel;
+    config.initrd_path = opt.initrd;
+    config.append = opt.append;
+    if ((opt.initrd || opt.append) && !opt.kernel) {
+        fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
+        return MACHINE_EXIT_ERROR;
+    }
+    const char *default_vgabios = "/usr/share/seabios/vgabios-stdvga.bin";
+    if (opt.vgabios)
+        config.vgabios_path = opt.vgabios;
+    else if (g_file_test(default_vgabios, G_FILE_TEST_EXISTS))
+        config.vgabios_path = g_strdup(default_vgabios);
     config.no_reboot = opt.no_reboot;
     config.trace = opt.trace;
+    config.boot_order = opt.boot;
+    config.name = opt.name ? opt.name : g_strdup("Vivarium");
+    config.audio_output = opt.audio      ? opt.audio
+                          : opt.no_sound ? g_strdup("none")
+                                         : g_strdup(opt.headless ? "none" : "pulse");
+    config.start_stopped = opt.dbus_fd >= 0;
+    for (unsigned i = 0; i < 4; i++) {
+        if (opt.hd[i])
+            config.drives[config.nr_drives++] =
+                (struct drive_config){.kind = DRIVE_DISK, .path = opt.hd[i], .unit = i};
+    }
+    if (opt.cdrom) {
+        if (opt.hd[2]) {
+            fprintf(stderr, "vivarium-engine: --cdrom and --hdc both want the secondary master\n");
+            return MACHINE_EXIT_ERROR;
+        }
+        config.drives[config.nr_drives++] =
+            (struct drive_config){.kind = DRIVE_CDROM, .path = opt.cdrom, .unit = 2};
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if (opt.fd[i])
+            config.drives[config.nr_drives++] =
+                (struct drive_config){.kind = DRIVE_FLOPPY, .path = opt.fd[i], .unit = i};
+    }
     const char *default_out = opt.headless ? "stdio" : "none";
     config.serial_out = open_output(opt.serial ? opt.serial : default_out, stdout, &error);
     if (!error)
         config.debugcon_out =
             open_output(opt.debugcon ? opt.debugcon : default_out, stdout, &error);
+    if (!error)
+        config.firmware_log = open_output(opt.firmware_log, stdout, &error);
     if (error) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         return MACHINE_EXIT_ERROR;
@@ -139,15 +313,34 @@ int main(int argc, char **argv)
         return MACHINE_EXIT_ERROR;
     }
 
+    struct front_ends front = {0};
+    if (!start_front_ends(&front, engine.machine, &opt, &error)) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        g_error_free(error);
+        stop_front_ends(&front);
+        machine_destroy(engine.machine);
+        return MACHINE_EXIT_ERROR;
+    }
+
     engine.loop = g_main_loop_new(NULL, FALSE);
     if (opt.timeout_seconds > 0)
         g_timeout_add_seconds((guint)opt.timeout_seconds, timeout_cb, &engine);
     GThread *vcpu = g_thread_new("vcpu", vcpu_thread, &engine);
     g_main_loop_run(engine.loop);
     g_thread_join(vcpu);
+    stop_front_ends(&front);
 
     if (opt.dump_state)
         machine_dump_state(engine.machine, stderr);
+    if (opt.screenshot) {
+        /* The vCPU thread has ended, so this thread may paint one last
+         * frame of what the guest left on the screen. */
+        display_update(engine.machine->display);
+        if (!display_screenshot_png(engine.machine->display->fb, opt.screenshot, &error)) {
+            fprintf(stderr, "vivarium-engine: %s\n", error->message);
+            g_clear_error(&error);
+        }
+    }
     machine_destroy(engine.machine);
     g_main_loop_unref(engine.loop);
     fflush(stdout);
