@@ -47,6 +47,7 @@ struct _VivEngine {
     GDataInputStream *stderr_stream;
     GCancellable *stderr_cancellable;
     GQueue stderr_lines;
+    guint stderr_repeats;
     gboolean stderr_closed;
 
     /* Between the child's exit and the end of its stderr (whose last lines say
@@ -179,14 +180,29 @@ static void viv_engine_read_stderr_line_cb(GObject *source, GAsyncResult *result
         return;
     if (line == NULL) {
         /* End of file: the engine closed its stderr, usually by exiting. */
+        if (self->stderr_repeats > 0)
+            g_printerr("vivarium-engine[%d]: (the last message repeated %u times)\n", self->log_pid,
+                       self->stderr_repeats);
         self->stderr_closed = TRUE;
         viv_engine_finish_exit(self);
         return;
+    }
+    /* An engine stuck in a loop can print one line thousands of times a second:
+     * repeats are counted rather than forwarded and kept. */
+    if (g_strcmp0(line, g_queue_peek_tail(&self->stderr_lines)) == 0) {
+        self->stderr_repeats++;
+        goto read_next;
+    }
+    if (self->stderr_repeats > 0) {
+        g_printerr("vivarium-engine[%d]: (the last message repeated %u times)\n", self->log_pid,
+                   self->stderr_repeats);
+        self->stderr_repeats = 0;
     }
     g_printerr("vivarium-engine[%d]: %s\n", self->log_pid, line);
     g_queue_push_tail(&self->stderr_lines, g_steal_pointer(&line));
     while (g_queue_get_length(&self->stderr_lines) > STDERR_LINES_KEPT)
         g_free(g_queue_pop_head(&self->stderr_lines));
+read_next:
     g_data_input_stream_read_line_async(self->stderr_stream, G_PRIORITY_DEFAULT,
                                         self->stderr_cancellable, viv_engine_read_stderr_line_cb,
                                         self);
