@@ -52,7 +52,17 @@ static void viv_vm_window_update_state(VivVmWindow *self)
     VivVmState state = viv_vm_get_state(self->vm);
     gboolean live = state == VIV_VM_STATE_RUNNING || state == VIV_VM_STATE_PAUSED;
 
-    gtk_header_bar_set_subtitle(GTK_HEADER_BAR(self->header_bar), viv_vm_describe_state(self->vm));
+    VivEngine *engine = viv_vm_get_engine(self->vm);
+    VivDbusMachine *machine = engine != NULL ? viv_engine_get_machine(engine) : NULL;
+    const char *backend = machine != NULL ? viv_dbus_machine_get_backend(machine) : NULL;
+    g_autofree char *subtitle =
+        live && backend != NULL && *backend != '\0'
+            /* Translators: the machine's state and the CPU backend running it,
+             * e.g. "Running · kvm". */
+            ? g_strdup_printf(_("%s · %s"), viv_vm_describe_state(self->vm), backend)
+            : g_strdup(viv_vm_describe_state(self->vm));
+
+    gtk_header_bar_set_subtitle(GTK_HEADER_BAR(self->header_bar), subtitle);
     gtk_button_set_label(GTK_BUTTON(self->pause_button),
                          state == VIV_VM_STATE_PAUSED ? _("Resume") : _("Pause"));
     viv_vm_window_enable(self, "pause", live);

@@ -20,7 +20,7 @@
  * breaks the contract on purpose, to test that the app survives a buggy engine:
  * the first GetFramebuffer claims a framebuffer ten times taller than its memfd,
  * and every Invalidate carries rectangles outside the framebuffer (negative,
- * past the edge, overflowing int). */
+ * past the edge, overflowing int). --silent never answers on the socket. */
 #include "viv-dbus-generated.h"
 #include "viv-protocol.h"
 
@@ -674,6 +674,7 @@ int main(int argc, char **argv)
     g_autofree char *accel = NULL;
     g_autofree char *log_path = NULL;
     g_autofree char *fail_start = NULL;
+    gboolean silent = FALSE;
     g_autofree char *hda = NULL;
     g_autofree char *cdrom = NULL;
     g_autofree char *fda = NULL;
@@ -688,6 +689,7 @@ int main(int argc, char **argv)
         {"log", 0, 0, G_OPTION_ARG_FILENAME, &log_path, "Append events to this file", "PATH"},
         {"fail-start", 0, 0, G_OPTION_ARG_STRING, &fail_start, "Fail with this message", "MSG"},
         {"hostile", 0, 0, G_OPTION_ARG_NONE, &engine.hostile, "Break the contract", NULL},
+        {"silent", 0, 0, G_OPTION_ARG_NONE, &silent, "Never answer on the D-Bus socket", NULL},
         {NULL},
     };
     g_autoptr(GOptionContext) context = g_option_context_new("- fake Vivarium engine");
@@ -715,6 +717,12 @@ int main(int argc, char **argv)
     if (hda != NULL && !g_file_test(hda, G_FILE_TEST_EXISTS)) {
         g_printerr("vivarium-engine: cannot open disk image %s: %s\n", hda, g_strerror(ENOENT));
         return 1;
+    }
+    if (silent) {
+        /* Like a program that is not an engine at all: the socket stays open,
+         * nobody answers. */
+        for (;;)
+            pause();
     }
     if (dbus_fd < 0) {
         g_printerr("fake-engine: --dbus-fd is required\n");

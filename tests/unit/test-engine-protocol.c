@@ -419,6 +419,27 @@ static void test_engine_fails_to_start(void)
     fixture_tear_down(&fixture, NULL);
 }
 
+static void test_engine_silent(void)
+{
+    Fixture fixture = {0};
+    const char *options[] = {"--silent", NULL};
+
+    if (g_getenv("VIVARIUM_ENGINE_IS_FAKE") == NULL) {
+        g_test_skip("--silent is the fake engine's");
+        return;
+    }
+    fixture.engine = viv_engine_new();
+    viv_engine_set_handshake_timeout(fixture.engine, 1);
+    g_signal_connect(fixture.engine, "ready", G_CALLBACK(ready_cb), &fixture);
+    g_signal_connect(fixture.engine, "exited", G_CALLBACK(exited_cb), &fixture);
+    g_assert_true(viv_engine_spawn(fixture.engine, options, NULL));
+    wait_for(&fixture.exited);
+    g_assert_false(fixture.ready);
+    g_assert_true(fixture.unexpected);
+    g_assert_nonnull(strstr(fixture.exit_message, "did not answer in time"));
+    fixture_tear_down(&fixture, NULL);
+}
+
 static void test_engine_missing(void)
 {
     g_autoptr(VivEngine) engine = viv_engine_new();
@@ -453,5 +474,6 @@ int main(int argc, char **argv)
     g_test_add_func("/engine-protocol/engine-fails-to-start", test_engine_fails_to_start);
     g_test_add_func("/engine-protocol/engine-missing", test_engine_missing);
     g_test_add_func("/engine-protocol/hostile-engine", test_hostile_engine);
+    g_test_add_func("/engine-protocol/engine-silent", test_engine_silent);
     return g_test_run();
 }
