@@ -4,6 +4,7 @@
 
 #include "viv-display.h"
 #include "viv-keymap.h"
+#include "viv-snapshots-popover.h"
 
 #include <glib/gi18n.h>
 
@@ -14,6 +15,8 @@ struct _VivVmWindow {
     GtkWidget *machine_controls;
     GtkWidget *pause_button;
     GtkWidget *media_button;
+    GtkWidget *snapshots_button;
+    GtkWidget *snapshots_popover;
     GtkWidget *info_bar;
     GtkWidget *info_label;
     GtkWidget *overlay;
@@ -71,6 +74,7 @@ static void viv_vm_window_update_state(VivVmWindow *self)
     viv_vm_window_enable(self, "send-key", live);
     viv_vm_window_enable(self, "insert-media", live);
     viv_vm_window_enable(self, "eject-media", live);
+    gtk_widget_set_sensitive(self->snapshots_button, live);
 
     switch (state) {
     case VIV_VM_STATE_FAILED:
@@ -94,6 +98,8 @@ static void viv_vm_window_update_state(VivVmWindow *self)
 static void viv_vm_window_engine_ready_cb(VivVmWindow *self)
 {
     viv_display_set_source(VIV_DISPLAY(self->display), viv_vm_get_display_source(self->vm));
+    viv_snapshots_popover_set_engine(VIV_SNAPSHOTS_POPOVER(self->snapshots_popover),
+                                     viv_vm_get_engine(self->vm));
 }
 
 static void viv_vm_window_engine_error_cb(VivVmWindow *self, const char *message)
@@ -305,6 +311,7 @@ static void viv_vm_window_class_init(VivVmWindowClass *klass)
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, machine_controls);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, pause_button);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, media_button);
+    gtk_widget_class_bind_template_child(widget_class, VivVmWindow, snapshots_button);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, info_bar);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, info_label);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, overlay);
@@ -320,6 +327,8 @@ static void viv_vm_window_init(VivVmWindow *self)
                                     G_N_ELEMENTS(window_actions), self);
     gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(self->overlay), self->grab_hint, TRUE);
     gtk_widget_set_visible(self->grab_hint, FALSE);
+    self->snapshots_popover = viv_snapshots_popover_new();
+    gtk_menu_button_set_popover(GTK_MENU_BUTTON(self->snapshots_button), self->snapshots_popover);
     g_signal_connect_swapped(self->display, "notify::grabbed", G_CALLBACK(viv_vm_window_grabbed_cb),
                              self);
 }
@@ -375,6 +384,7 @@ VivVmWindow *viv_vm_window_new_remote(VivApplication *app, VivVncSource *source)
                                 viv_vnc_source_get_address(source));
     gtk_widget_hide(self->machine_controls);
     gtk_widget_hide(self->media_button);
+    gtk_widget_hide(self->snapshots_button);
     viv_vm_window_enable(self, "pause", FALSE);
     viv_vm_window_enable(self, "reset", FALSE);
     viv_vm_window_enable(self, "power-off", FALSE);

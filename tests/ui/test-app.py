@@ -1,10 +1,12 @@
 """End-to-end test of the Vivarium app against the fake engine.
 
-Creates a VM from a disk image in the assistant, starts it, compares the
-window's pixels with the fake engine's colour bars, types into it, takes and
-releases the grab, sends Ctrl+Alt+Del from the menu, pauses and resumes, kills
-the engine and reads the error, starts and stops it again, and deletes it
-keeping its disk. A second VM whose disk image is missing shows the engine's
+Creates a VM from a disk image in the assistant, searches the library, starts
+the VM, compares the window's pixels with the fake engine's colour bars (fit and
+integer scaling), takes the grab, moves the pointer and types into it, releases
+the grab, sends Ctrl+Alt+Del from the menu, pauses and resumes, takes, reverts
+to and deletes a snapshot, kills the engine and reads the error, edits the
+settings, starts it again and powers it off, starts and stops it from the
+library, and deletes it keeping its disk. A second VM whose disk image is missing shows the engine's
 own complaint.
 """
 import os
@@ -162,6 +164,23 @@ resume = find(window, "Resume", "push button")
 check(resume is not None, "the button now says Resume")
 click(resume)
 check(wait_for_log("resume"), "Resume reached the engine")
+
+# --- snapshots --------------------------------------------------------------------
+mark = len(engine_log())
+click(find(window, "Snapshots", "toggle button"))
+check(find(app, "No snapshots yet.", "label") is not None, "the list starts empty")
+find(app, "Snapshot name", "text").text = "first"
+click(find(app, "Take Snapshot", "push button"))
+check(wait_for_log("snapshot-save first", after=mark), "Take Snapshot saved one in the engine")
+row = find(app, "first")
+check(row is not None, "the new snapshot is listed")
+click(find(row, "Revert", "push button"))
+check(wait_for_log("snapshot-load first", after=mark), "Revert loaded it")
+check(wait_for_log("resume", after=mark), "and the machine goes on from there")
+click(find(row, "Delete", "push button"))
+check(wait_for_log("snapshot-delete first", after=mark), "Delete removed it in the engine")
+check(wait_until(lambda: not find_all(app, name_contains="first"), 5), "and from the list")
+click(find(window, "Snapshots", "toggle button"))
 
 # --- the engine dies ------------------------------------------------------------
 pid = int([l for l in engine_log() if l.startswith("pid ")][-1].split()[1])
