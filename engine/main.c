@@ -15,6 +15,7 @@
 #include "display/sdl.h"
 #include "display/vnc.h"
 #include "machine.h"
+#include "monitor.h"
 #include "service.h"
 
 struct engine_options {
@@ -35,6 +36,7 @@ struct engine_options {
     gchar *boot;
     gchar *name;
     gint dbus_fd;
+    gchar *monitor;
     gchar *snapshot_dir;
     gboolean no_sound;
     gchar *serial;
@@ -79,6 +81,7 @@ struct front_ends {
     struct sdl_window *sdl;
     struct vnc_server *vnc;
     struct service *service;
+    struct monitor *monitor;
 };
 
 static gchar *read_password_file(const char *path, GError **error)
@@ -122,6 +125,14 @@ static bool start_front_ends(struct front_ends *front, struct machine *m,
         if (!front->service)
             return false;
     }
+    if (opt->monitor) {
+        if (strcmp(opt->monitor, "stdio") != 0) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "--monitor %s: only stdio is supported", opt->monitor);
+            return false;
+        }
+        front->monitor = monitor_create(m);
+    }
     if (opt->vnc) {
         gchar *password = NULL;
         if (opt->vnc_password_file &&
@@ -137,6 +148,7 @@ static bool start_front_ends(struct front_ends *front, struct machine *m,
 
 static void stop_front_ends(struct front_ends *front)
 {
+    monitor_destroy(front->monitor);
     service_destroy(front->service);
     vnc_server_destroy(front->vnc);
     sdl_window_destroy(front->sdl);
@@ -206,6 +218,8 @@ int main(int argc, char **argv)
          "Sound output: pulse or none (default pulse, none when headless)", "KIND"},
         {"boot", 0, 0, G_OPTION_ARG_STRING, &opt.boot,
          "Boot order for the firmware: a floppy, c hard disk, d CD-ROM (default cad)", "ORDER"},
+        {"monitor", 0, 0, G_OPTION_ARG_STRING, &opt.monitor,
+         "Read control commands (type, key, text, screendump, info, quit) from stdio", "stdio"},
         {"no-sound", 0, 0, G_OPTION_ARG_NONE, &opt.no_sound, "The same as --audio none", NULL},
         {"dbus-fd", 0, 0, G_OPTION_ARG_INT, &opt.dbus_fd,
          "Serve the app's D-Bus interfaces on this connected socket; the machine waits, "
