@@ -21,7 +21,7 @@ library = find(app, "Vivarium", "frame")
 card = find(library, "Real", "panel")
 click(find(card, "Start", "push button"))
 window = find(app, "Real", "frame")
-check(wait_until(lambda: find(window, "Running", "label", timeout=1), 20),
+check(wait_until(lambda: find_all(window, role="label", name_contains="Running"), 20),
       "the real engine runs the machine")
 screen = find(window, "Screen", "canvas")
 
