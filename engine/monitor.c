@@ -8,7 +8,7 @@
  *                        \b Backspace, \e Escape, \\ a backslash)
  *   key COMBO            press and release keys together: ctrl-alt-delete
  *   screendump FILE      write the screen as PNG
- *   info                 the run state and the CPU backend
+ *   info                 the run state, the CPU backend and the CPU's registers
  *   quit                 power off and exit
  *
  * Keys go out one at a time, 30 ms apart, as a fast typist would: the
@@ -241,7 +241,14 @@ static void print_info(struct machine *m, void *data)
 {
     (void)data;
     static const char *const states[] = {"running", "paused", "stopped"};
+    struct x86_state cpu;
+    m->cpu.backend->get_state(&m->cpu, &cpu);
     reply("state %s, backend %s", states[m->run_state], m->cpu.backend->name);
+    reply("cs:eip %04x:%08x eflags %08x cr0 %08x cr3 %08x%s", cpu.sregs[S_CS].selector, cpu.eip,
+          cpu.eflags, cpu.cr0, cpu.cr3, cpu.halted ? " halted" : "");
+    reply("eax %08x ebx %08x ecx %08x edx %08x esi %08x edi %08x ebp %08x esp %08x",
+          cpu.regs[R_EAX], cpu.regs[R_EBX], cpu.regs[R_ECX], cpu.regs[R_EDX], cpu.regs[R_ESI],
+          cpu.regs[R_EDI], cpu.regs[R_EBP], cpu.regs[R_ESP]);
     reply("ok");
 }
 
