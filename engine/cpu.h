@@ -13,6 +13,7 @@
 #include <glib.h>
 
 struct machine;
+struct vmstate_desc;
 
 enum x86_reg { R_EAX, R_ECX, R_EDX, R_EBX, R_ESP, R_EBP, R_ESI, R_EDI, X86_NR_REGS };
 enum x86_sreg { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, X86_NR_SREGS };
@@ -220,6 +221,9 @@ struct cpu {
 /* Puts state into the architectural power-on state (Intel SDM vol. 3,
  * table 9-1): real mode, CS:IP = F000:FFF0 with CS base FFFF0000. */
 void x86_state_reset(struct x86_state *state);
+
+/* The state table of struct x86_state, for snapshots and --dump-state. */
+extern const struct vmstate_desc x86_state_vmstate;
 
 extern const struct cpu_backend cpu_backend_interp;
 extern const struct cpu_backend cpu_backend_dbt;

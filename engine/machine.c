@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "loader.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
  * the reset vector is, and its last 128 KiB just below 1 MiB. */
@@ -30,18 +32,27 @@ static bool load_file(const char *path, uint8_t **data, size_t *size, GError **e
 
 static bool map_bios(struct machine *m, GError **error)
 {
-    uint8_t *image;
+    uint8_t *file;
     size_t size;
-    if (!load_file(m->config->bios_path, &image, &size, error))
+    if (!load_file(m->config->bios_path, &file, &size, error))
         return false;
     if (size == 0 || size % GUEST_PAGE_SIZE != 0 || size > 16 * 1024 * 1024) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "%s: a firmware image must be a multiple of 4 KiB and at most 16 MiB "
                     "(this one is %zu bytes)",
                     m->config->bios_path, size);
-        g_free(image);
+        g_free(file);
         return false;
     }
+    /* Guest memory must be page-aligned host memory (KVM maps it by pages). */
+    uint8_t *image = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (image == MAP_FAILED) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot allocate the firmware image");
+        g_free(file);
+        return false;
+    }
+    memcpy(image, file, size);
+    g_free(file);
     m->bios_image = image;
     m->bios_size = size;
 
@@ -64,6 +75,58 @@ static bool map_bios(struct machine *m, GError **error)
                                          .readonly = true};
     memory_add_region(&m->mem, &m->bios_low);
     return true;
+}
+
+/* The CPU state at power-on: the reset vector, or a kernel's entry point
+ * when booting one directly (reloaded at every reset, as QEMU does). */
+static bool initial_cpu_state(struct machine *m, struct x86_state *state, GError **error)
+{
+    if (m->config->kernel_path)
+        return loader_boot_kernel(m, state, error);
+    x86_state_reset(state);
+    return true;
+}
+
+/* The software backend --accel auto falls back on when KVM is not usable. */
+static const struct cpu_backend *const software_backend = &cpu_backend_interp;
+
+static bool try_cpu_backend(struct machine *m, const struct cpu_backend *backend, GError **error)
+{
+    m->cpu.backend = backend;
+    if (backend->init(&m->cpu, error))
+        return true;
+    m->cpu.backend = NULL;
+    return false;
+}
+
+/* Picks the CPU backend: "auto" takes KVM when /dev/kvm opens and accepts a
+ * VM, and says why when it falls back. */
+static bool init_cpu_backend(struct machine *m, const char *accel, GError **error)
+{
+    if (strcmp(accel, "auto") == 0) {
+        GError *kvm_error = NULL;
+        if (try_cpu_backend(m, &cpu_backend_kvm, &kvm_error)) {
+            fprintf(stderr, "vivarium-engine: --accel auto: using kvm\n");
+            return true;
+        }
+        fprintf(stderr, "vivarium-engine: --accel auto: KVM is not usable (%s); using %s\n",
+                kvm_error->message, software_backend->name);
+        g_error_free(kvm_error);
+        return try_cpu_backend(m, software_backend, error);
+    }
+    const struct cpu_backend *backend = cpu_backend_by_name(accel);
+    if (!backend) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "unknown accelerator '%s' (use auto, kvm or interp)", accel);
+        return false;
+    }
+    GError *backend_error = NULL;
+    if (try_cpu_backend(m, backend, &backend_error))
+        return true;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "--accel %s: %s", accel,
+                backend_error->message);
+    g_error_free(backend_error);
+    return false;
 }
 
 static int cpu_intr_ack_none(void *opaque)
@@ -102,31 +165,30 @@ struct machine *machine_create(struct machine_config *config, GError **error)
                                            .host = m->mem.ram};
     memory_add_region(&m->mem, &m->ram_region);
 
-    if (!map_bios(m, error))
-        goto fail;
-
-    m->debug_exit = debug_exit_create(m);
-    m->debugcon = debugcon_create(m, config->debugcon_out);
-
-    const char *accel = config->accel ? config->accel : "interp";
-    m->cpu.backend = cpu_backend_by_name(accel);
-    if (!m->cpu.backend) {
-        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "unknown accelerator '%s' (use interp)", accel);
-        goto fail;
-    }
+    /* The CPU comes first, so that devices may drive its interrupt line as
+     * soon as they exist. */
     m->cpu.machine = m;
     m->cpu.mem = &m->mem;
     m->cpu.io = &m->io;
     m->cpu.clock = &m->clock;
     m->cpu.trace = config->trace;
     m->cpu.intr_ack = cpu_intr_ack_none;
-    if (!m->cpu.backend->init(&m->cpu, error))
+    if (!init_cpu_backend(m, config->accel ? config->accel : "auto", error))
         goto fail;
     m->cpu_ready = true;
+    m->run_state = MACHINE_STOPPED;
+
+    /* Direct kernel boot runs with no firmware at all. */
+    if (!config->kernel_path && !map_bios(m, error))
+        goto fail;
+
+    m->debug_exit = debug_exit_create(m);
+    m->debugcon = debugcon_create(m, DEBUGCON_PORT, config->debugcon_out);
+    m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
 
     struct x86_state state;
-    x86_state_reset(&state);
+    if (!initial_cpu_state(m, &state, error))
+        goto fail;
     m->cpu.backend->set_state(&m->cpu, &state);
     return m;
 
@@ -142,9 +204,11 @@ void machine_destroy(struct machine *m)
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
     debugcon_destroy(m->debugcon);
+    debugcon_destroy(m->firmware_log);
     debug_exit_destroy(m->debug_exit);
     memory_destroy(&m->mem);
-    g_free(m->bios_image);
+    if (m->bios_image)
+        munmap(m->bios_image, m->bios_size);
     g_array_free(m->devices, TRUE);
     g_async_queue_unref(m->work);
     g_mutex_clear(&m->wait_lock);
@@ -159,6 +223,15 @@ void machine_add_device(struct machine *m, const char *name, void *state,
     g_array_append_val(m->devices, dev);
 }
 
+void machine_set_post_load(struct machine *m, void *state, void (*post_load)(void *state))
+{
+    for (guint i = 0; i < m->devices->len; i++) {
+        struct machine_device *dev = &g_array_index(m->devices, struct machine_device, i);
+        if (dev->state == state)
+            dev->post_load = post_load;
+    }
+}
+
 static void machine_reset(struct machine *m)
 {
     for (guint i = 0; i < m->devices->len; i++) {
@@ -166,10 +239,56 @@ static void machine_reset(struct machine *m)
         if (dev->reset)
             dev->reset(dev->state);
     }
-    struct x86_state state;
-    x86_state_reset(&state);
-    m->cpu.backend->set_state(&m->cpu, &state);
     m->reset_requested = false;
+    struct x86_state state;
+    GError *error = NULL;
+    if (!initial_cpu_state(m, &state, &error)) {
+        fprintf(stderr, "vivarium-engine: cannot restart the kernel: %s\n", error->message);
+        g_error_free(error);
+        machine_request_exit(m, MACHINE_EXIT_ERROR);
+        return;
+    }
+    m->cpu.backend->set_state(&m->cpu, &state);
+}
+
+static void set_run_state(struct machine *m, enum machine_run_state state)
+{
+    if (m->run_state == state)
+        return;
+    m->run_state = state;
+    if (state == MACHINE_RUNNING)
+        vclock_start(&m->clock);
+    else
+        vclock_stop(&m->clock);
+    m->cpu.stop_requested = 1;
+    if (m->run_state_changed)
+        m->run_state_changed(m, state, m->run_state_opaque);
+}
+
+void machine_power_on(struct machine *m)
+{
+    if (m->run_state == MACHINE_STOPPED)
+        set_run_state(m, MACHINE_RUNNING);
+}
+
+void machine_power_off(struct machine *m)
+{
+    if (m->run_state == MACHINE_STOPPED)
+        return;
+    machine_reset(m);
+    set_run_state(m, MACHINE_STOPPED);
+}
+
+void machine_pause(struct machine *m)
+{
+    if (m->run_state == MACHINE_RUNNING)
+        set_run_state(m, MACHINE_PAUSED);
+}
+
+void machine_resume(struct machine *m)
+{
+    if (m->run_state == MACHINE_PAUSED)
+        set_run_state(m, MACHINE_RUNNING);
 }
 
 static void wake(struct machine *m)
@@ -247,10 +366,16 @@ static void wait_for_event(struct machine *m, int64_t deadline_ns)
 
 int machine_run(struct machine *m)
 {
-    vclock_start(&m->clock);
+    if (!m->config->start_stopped)
+        set_run_state(m, MACHINE_RUNNING);
     while (!m->quit) {
         m->cpu.stop_requested = 0;
         run_posted_work(m);
+        if (m->run_state != MACHINE_RUNNING) {
+            if (!m->quit)
+                wait_for_event(m, INT64_MAX);
+            continue;
+        }
         vclock_run_timers(&m->clock);
         if (m->reset_requested) {
             if (m->config->no_reboot) {

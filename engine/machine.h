@@ -47,10 +47,12 @@ struct machine_config {
     char *boot_order; /* e.g. "cda": CD, hard disk, floppy */
     struct drive_config drives[MACHINE_MAX_DRIVES];
     unsigned nr_drives;
-    bool no_reboot; /* a triple fault or reset request ends the run */
+    bool no_reboot;     /* a triple fault or reset request ends the run */
+    bool start_stopped; /* wait, powered off, for machine_start() */
     bool trace;
     FILE *serial_out;   /* COM1 output, or NULL */
     FILE *debugcon_out; /* port 0xe9 output, or NULL */
+    FILE *firmware_log; /* port 0x402 output (SeaBIOS's log), or NULL */
 };
 
 /* One registered device, for reset, snapshots and the state dump. */
@@ -59,6 +61,9 @@ struct machine_device {
     void *state;
     const struct vmstate_desc *vmstate;
     void (*reset)(void *state);
+    /* Called after a snapshot restored the state, e.g. to re-arm timers or
+     * redraw; optional. */
+    void (*post_load)(void *state);
 };
 
 enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
@@ -85,6 +90,12 @@ struct machine {
     int exit_status;
     bool reset_requested;
 
+    /* Running, paused or powered off; changed only on the vCPU thread, and
+     * reported through run_state_changed (called on the vCPU thread). */
+    enum machine_run_state run_state;
+    void (*run_state_changed)(struct machine *m, enum machine_run_state state, void *opaque);
+    void *run_state_opaque;
+
     struct memory_region ram_region;
     struct memory_region bios_high;
     struct memory_region bios_low;
@@ -94,6 +105,7 @@ struct machine {
 
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
+    struct debugcon *firmware_log;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
@@ -103,6 +115,9 @@ void machine_destroy(struct machine *m);
 void machine_add_device(struct machine *m, const char *name, void *state,
                         const struct vmstate_desc *vmstate, void (*reset)(void *state));
 
+/* Sets the post_load hook of the device registered with this state. */
+void machine_set_post_load(struct machine *m, void *state, void (*post_load)(void *state));
+
 /* Runs the vCPU loop on the calling thread until the machine quits; returns
  * the exit status. */
 int machine_run(struct machine *m);
@@ -111,6 +126,14 @@ int machine_run(struct machine *m);
 void machine_request_exit(struct machine *m, int status);
 /* A system reset (keyboard controller pulse, port 0xcf9, triple fault). */
 void machine_request_reset(struct machine *m);
+
+/* Run-state changes, on the vCPU thread (from posted work or devices).
+ * Powering on a stopped machine starts it from its reset state; powering off
+ * resets it and keeps RAM and disks as they are. */
+void machine_power_on(struct machine *m);
+void machine_power_off(struct machine *m);
+void machine_pause(struct machine *m);
+void machine_resume(struct machine *m);
 
 /* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
 void machine_set_a20(struct machine *m, bool enabled);

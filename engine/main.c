@@ -16,9 +16,13 @@ struct engine_options {
     gint memory_mib;
     gchar *accel;
     gchar *bios;
+    gchar *kernel;
+    gchar *initrd;
+    gchar *append;
     gboolean headless;
     gchar *serial;
     gchar *debugcon;
+    gchar *firmware_log;
     gboolean no_reboot;
     gboolean trace;
     gint timeout_seconds;
@@ -87,12 +91,20 @@ int main(int argc, char **argv)
         {"accel", 0, 0, G_OPTION_ARG_STRING, &opt.accel, "CPU backend: interp", "NAME"},
         {"bios", 0, 0, G_OPTION_ARG_FILENAME, &opt.bios,
          "Firmware image (default: SeaBIOS from /usr/share/seabios)", "FILE"},
+        {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt.kernel,
+         "Boot a multiboot kernel or Linux bzImage directly, with no firmware", "FILE"},
+        {"initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt.initrd, "Initial ramdisk for --kernel",
+         "FILE"},
+        {"append", 0, 0, G_OPTION_ARG_STRING, &opt.append, "Kernel command line for --kernel",
+         "CMDLINE"},
         {"headless", 0, 0, G_OPTION_ARG_NONE, &opt.headless,
          "No display; serial port on standard output", NULL},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
          "COM1 output: stdio, none or a file (default stdio when headless)", "WHERE"},
         {"debugcon", 0, 0, G_OPTION_ARG_STRING, &opt.debugcon,
          "Port 0xe9 output: stdio, none or a file (default stdio when headless)", "WHERE"},
+        {"firmware-log", 0, 0, G_OPTION_ARG_STRING, &opt.firmware_log,
+         "SeaBIOS's log (port 0x402): stdio, none or a file (default none)", "WHERE"},
         {"no-reboot", 0, 0, G_OPTION_ARG_NONE, &opt.no_reboot,
          "Exit instead of resetting on a triple fault or reset request", NULL},
         {"trace", 0, 0, G_OPTION_ARG_NONE, &opt.trace,
@@ -119,6 +131,13 @@ int main(int argc, char **argv)
     config.ram_size = (uint64_t)(opt.memory_mib > 0 ? opt.memory_mib : 0) << 20;
     config.accel = opt.accel;
     config.bios_path = opt.bios ? opt.bios : g_strdup("/usr/share/seabios/bios.bin");
+    config.kernel_path = opt.kernel;
+    config.initrd_path = opt.initrd;
+    config.append = opt.append;
+    if ((opt.initrd || opt.append) && !opt.kernel) {
+        fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
+        return MACHINE_EXIT_ERROR;
+    }
     config.no_reboot = opt.no_reboot;
     config.trace = opt.trace;
     const char *default_out = opt.headless ? "stdio" : "none";
@@ -126,6 +145,8 @@ int main(int argc, char **argv)
     if (!error)
         config.debugcon_out =
             open_output(opt.debugcon ? opt.debugcon : default_out, stdout, &error);
+    if (!error)
+        config.firmware_log = open_output(opt.firmware_log, stdout, &error);
     if (error) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         return MACHINE_EXIT_ERROR;

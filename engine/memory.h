@@ -29,7 +29,8 @@ struct memory_region {
      * low RAM). */
     int priority;
     bool enabled;
-    /* RAM or ROM: the host bytes, and whether guest writes are dropped. */
+    /* RAM or ROM: the host bytes (page-aligned, as KVM maps them by pages),
+     * and whether guest writes are dropped. */
     uint8_t *host;
     bool readonly;
     /* MMIO: used when host is NULL. */

@@ -53,6 +53,43 @@ void vclock_set(struct vclock *clock, int64_t now_ns)
         clock->frozen_ns = now_ns;
 }
 
+static uint64_t host_rdtsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_ia32_rdtsc();
+#else
+    return (uint64_t)host_now_ns();
+#endif
+}
+
+uint64_t vclock_tsc_hz(void)
+{
+    static uint64_t hz;
+    if (hz)
+        return hz;
+    /* 20 ms against the monotonic clock gives the rate to well under 0.1%;
+     * it is rounded to 1 MHz so that runs agree with each other. */
+    int64_t t0 = host_now_ns();
+    uint64_t c0 = host_rdtsc();
+    int64_t t1;
+    do {
+        t1 = host_now_ns();
+    } while (t1 - t0 < 20 * 1000 * 1000);
+    uint64_t c1 = host_rdtsc();
+    uint64_t measured = (c1 - c0) * (uint64_t)NS_PER_SEC / (uint64_t)(t1 - t0);
+    uint64_t rounded = (measured + 500000) / 1000000 * 1000000;
+    hz = rounded ? rounded : 1000000000;
+    return hz;
+}
+
+uint64_t vclock_tsc(const struct vclock *clock)
+{
+    uint64_t ns = (uint64_t)vclock_now(clock);
+    uint64_t hz = vclock_tsc_hz();
+    /* ns * hz / 1e9 without overflow for centuries of virtual time. */
+    return ns / NS_PER_SEC * hz + ns % NS_PER_SEC * hz / NS_PER_SEC;
+}
+
 void vtimer_init(struct vtimer *timer, vtimer_fn fire, void *opaque)
 {
     timer->deadline_ns = 0;

@@ -37,6 +37,13 @@ void vclock_stop(struct vclock *clock);
 /* Jumps to a given time (restoring a snapshot). */
 void vclock_set(struct vclock *clock, int64_t now_ns);
 
+/* The guest's time-stamp counter rate: the host's TSC rate, measured once,
+ * so that a guest reading RDTSC sees the same rate under the software
+ * backends as under KVM (and as under QEMU's TCG, for benchmarks). */
+uint64_t vclock_tsc_hz(void);
+/* Virtual time expressed in TSC ticks. */
+uint64_t vclock_tsc(const struct vclock *clock);
+
 void vtimer_init(struct vtimer *timer, vtimer_fn fire, void *opaque);
 void vtimer_arm(struct vclock *clock, struct vtimer *timer, int64_t deadline_ns);
 void vtimer_cancel(struct vclock *clock, struct vtimer *timer);

@@ -5,9 +5,12 @@
 #ifndef VIVARIUM_VMSTATE_H
 #define VIVARIUM_VMSTATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <glib.h>
 
 enum vmstate_type {
     VMSTATE_TYPE_BOOL,
@@ -79,6 +82,18 @@ struct vmstate_desc {
 
 /* Byte size of one element of a scalar type. */
 size_t vmstate_type_size(enum vmstate_type type);
+
+/* Appends the encoding of state, described by desc, to out: one record per
+ * field with its name, type and element count, so a reader can skip what it
+ * does not know. */
+void vmstate_save(GByteArray *out, const struct vmstate_desc *desc, const void *state);
+
+/* Decodes what vmstate_save wrote into state. Fields the table does not
+ * have are skipped; fields the data does not have keep their values. Fails,
+ * with *error set, on malformed data or a field whose type or count differs.
+ * With state NULL it only validates. */
+bool vmstate_load(const uint8_t *data, size_t len, const struct vmstate_desc *desc, void *state,
+                  GError **error);
 
 /* Prints every field as "prefix.name = value" lines, for --dump-state. */
 void vmstate_dump(FILE *out, const char *prefix, const struct vmstate_desc *desc,

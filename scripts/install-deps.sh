@@ -5,11 +5,12 @@ set -e
 
 packages="
   build-essential meson ninja-build pkg-config nasm clang-format
-  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev
+  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev libpulse-dev
   seabios
 "
 test_packages="
-  python3 qemu-utils qemu-system-x86 libunicorn-dev
+  python3 clang libclang-rt-dev qemu-utils qemu-system-x86 libunicorn-dev
+  cpio xorriso mtools gcc-multilib xz-utils zstd pulseaudio pulseaudio-utils sox
 "
 
 case "$1" in

@@ -1,11 +1,11 @@
 #!/bin/sh
 # Runs one guest test program under vivarium-engine and turns the guest's
 # debug-exit result into a test result: guest value 0 (engine status 1) passes.
-# Usage: run-guest.sh ENGINE IMAGE [ENGINE OPTIONS...]
+# Usage: run-guest.sh ENGINE ENGINE-OPTIONS...
+#   e.g. run-guest.sh vivarium-engine --bios pm_entry.bin --accel interp
 engine=$1
-image=$2
-shift 2
-"$engine" --headless --no-reboot --timeout 60 --bios "$image" "$@"
+shift
+"$engine" --headless --no-reboot --timeout 60 "$@"
 status=$?
 if [ "$status" -eq 1 ]; then
     exit 0

@@ -1,13 +1,11 @@
-/* The Bochs/QEMU debug console on port 0xe9: bytes written there go straight
- * to a host file. Reading returns 0xe9, which is how guests (SeaBIOS among
- * them) detect that the port exists. */
+/* The Bochs/QEMU debug console: bytes written to its port go straight to a
+ * host file. Reading returns 0xe9, which is how guests (SeaBIOS among them)
+ * detect that the port exists. */
 #include "debugcon.h"
 
 #include <glib.h>
 
 #include "../machine.h"
-
-#define DEBUGCON_PORT 0xe9
 
 struct debugcon {
     FILE *out;
@@ -33,11 +31,11 @@ static uint32_t debugcon_read(void *opaque, uint16_t port, unsigned size)
     return DEBUGCON_PORT;
 }
 
-struct debugcon *debugcon_create(struct machine *m, FILE *out)
+struct debugcon *debugcon_create(struct machine *m, uint16_t port, FILE *out)
 {
     struct debugcon *dev = g_new0(struct debugcon, 1);
     dev->out = out;
-    ioport_register(&m->io, DEBUGCON_PORT, 1, "debugcon", debugcon_read, debugcon_write, dev);
+    ioport_register(&m->io, port, 1, "debugcon", debugcon_read, debugcon_write, dev);
     return dev;
 }
 
