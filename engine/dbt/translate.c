@@ -1,0 +1,967 @@
+/* The translator: decodes a block of guest instructions (Zydis) and emits
+ * host x86-64 code for it.
+ *
+ * A block runs from its entry to the first control transfer, the end of
+ * its page, the end of CS or DBT_MAX_BLOCK_INSNS instructions. Guest
+ * registers and EFLAGS live in struct x86_state, addressed from RBX; host
+ * registers only carry values within one instruction, except R12, which
+ * keeps a memory operand's offset across the helper calls of a
+ * read-modify-write.
+ *
+ * Flags. Guest and host compute the arithmetic flags the same way, so an
+ * ALU instruction is emitted as the same host instruction and its flags are
+ * left in the host's RFLAGS ("dirty") rather than stored. They reach the
+ * guest's EFLAGS only when something needs them there: a helper call (which
+ * may fault, so the state must be exact), a block exit, or an instruction
+ * reading flags that RFLAGS no longer holds. An instruction that overwrites
+ * every dirty flag before any of that simply drops the old ones, so
+ * "add; sub; jnz" stores nothing until the branch, and the branch tests the
+ * host flags directly.
+ *
+ * Precise exceptions. Only helpers fault: memory accesses and the
+ * interpreter fallback. An instruction's first helper call records the
+ * instruction's EIP and the state as the fault-restore point (DBT_INFO_SYNC)
+ * and every translated instruction makes its first access before changing
+ * any guest state, so a fault anywhere in a block delivers from exactly the
+ * state the interpreter would have had.
+ *
+ * Memory is reached through the interpreter's segmentation, paging, TLB
+ * and MMIO paths (the helpers), which also report writes to pages holding
+ * translated code; a store that hits the running block's code leaves the
+ * block right after the writing instruction.
+ *
+ * Instructions not translated here are executed by the interpreter, one at
+ * a time, from inside the block (dbt_helper_interp). */
+#include <stdio.h>
+#include <string.h>
+
+#include <Zydis/Zydis.h>
+
+#include "dbt.h"
+#include "emit.h"
+#include "interp_priv.h"
+#include "../memory.h"
+
+#define DBT_MAX_BLOCK_INSNS 64
+/* Room one guest instruction's host code never exceeds. */
+#define DBT_MAX_INSN_CODE 512
+
+#define OFF_REG(r) ((int32_t)(offsetof(struct interp, state.regs) + 4 * (r)))
+#define OFF_EIP    ((int32_t)offsetof(struct interp, state.eip))
+#define OFF_EFLAGS ((int32_t)offsetof(struct interp, state.eflags))
+#define FLAGS_ALL                                                                                  \
+    (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF)
+
+struct tctx {
+    struct dbt *d;
+    struct emitter e;
+    const ZydisDecodedInstruction *z;
+    const ZydisDecodedOperand *ops;
+    uint32_t eip, next;
+    bool synced; /* the current instruction's first helper call is emitted */
+    /* Guest flags RFLAGS holds, and those of them EFLAGS in memory does not
+     * (dirty is always a subset of host_valid). */
+    uint32_t host_valid;
+    uint32_t dirty;
+};
+
+static struct {
+    bool ready;
+    ZydisDecoder dec16, dec32;
+} decoders;
+
+/* --- Flags ------------------------------------------------------------------ */
+
+/* Stores the dirty flags from RFLAGS into the guest's EFLAGS, using R10
+ * and R11 only. */
+static void flush_flags(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    if (!t->dirty)
+        return;
+    emit8(e, 0x9c); /* pushfq */
+    emit8(e, 0x41); /* pop r10 */
+    emit8(e, 0x5a);
+    emit8(e, 0x41); /* and r10d, dirty */
+    emit8(e, 0x81);
+    emit8(e, 0xe2);
+    emit32(e, t->dirty);
+    emit_load(e, H_R11, OFF_EFLAGS, 4);
+    emit8(e, 0x41); /* and r11d, ~dirty */
+    emit8(e, 0x81);
+    emit8(e, 0xe3);
+    emit32(e, ~t->dirty);
+    emit8(e, 0x45); /* or r11d, r10d */
+    emit8(e, 0x09);
+    emit8(e, 0xd3);
+    emit_store(e, H_R11, OFF_EFLAGS, 4);
+    t->dirty = 0;
+    t->host_valid = 0;
+}
+
+/* Makes RFLAGS hold the guest flags in need. */
+static void need_host_flags(struct tctx *t, uint32_t need)
+{
+    struct emitter *e = &t->e;
+    if (!(need & ~t->host_valid))
+        return;
+    flush_flags(t);
+    if (need == X86_FLAG_CF) {
+        emit8(e, 0x0f); /* bt dword [rbx + eflags], 0 */
+        emit8(e, 0xba);
+        emit_modrm_rbx(e, 4, OFF_EFLAGS);
+        emit8(e, 0);
+        t->host_valid = X86_FLAG_CF;
+        return;
+    }
+    /* Only the arithmetic flags are loaded: the host's DF, TF and AC must
+     * stay clear. */
+    emit_load(e, H_R11, OFF_EFLAGS, 4);
+    emit8(e, 0x41); /* and r11d, FLAGS_ALL */
+    emit8(e, 0x81);
+    emit8(e, 0xe3);
+    emit32(e, FLAGS_ALL);
+    emit8(e, 0x41); /* push r11 */
+    emit8(e, 0x53);
+    emit8(e, 0x9d); /* popfq */
+    t->host_valid = FLAGS_ALL;
+}
+
+/* Records that the host instruction just emitted computed the guest flags
+ * in written (and kept the others). */
+static void flags_written(struct tctx *t, uint32_t written)
+{
+    t->host_valid |= written;
+    t->dirty |= written;
+}
+
+/* Host code clobbered RFLAGS (a helper call, a test of its result). */
+static void flags_clobbered(struct tctx *t)
+{
+    /* Callers flush before anything that clobbers. */
+    t->host_valid = 0;
+}
+
+static uint32_t cc_flags(unsigned cc)
+{
+    static const uint32_t needs[8] = {
+        X86_FLAG_OF,
+        X86_FLAG_CF,
+        X86_FLAG_ZF,
+        X86_FLAG_CF | X86_FLAG_ZF,
+        X86_FLAG_SF,
+        X86_FLAG_PF,
+        X86_FLAG_SF | X86_FLAG_OF,
+        X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF,
+    };
+    return needs[(cc >> 1) & 7];
+}
+
+/* --- Operands ----------------------------------------------------------------- */
+
+/* Where a general register lives in struct x86_state. */
+static bool gpr_location(ZydisRegister r, int32_t *off, unsigned *size)
+{
+    *off = 0;
+    *size = 4;
+    if (r >= ZYDIS_REGISTER_AL && r <= ZYDIS_REGISTER_BL) {
+        *off = OFF_REG(r - ZYDIS_REGISTER_AL);
+        *size = 1;
+    } else if (r >= ZYDIS_REGISTER_AH && r <= ZYDIS_REGISTER_BH) {
+        *off = OFF_REG(r - ZYDIS_REGISTER_AH) + 1;
+        *size = 1;
+    } else if (r >= ZYDIS_REGISTER_AX && r <= ZYDIS_REGISTER_DI) {
+        *off = OFF_REG(r - ZYDIS_REGISTER_AX);
+        *size = 2;
+    } else if (r >= ZYDIS_REGISTER_EAX && r <= ZYDIS_REGISTER_EDI) {
+        *off = OFF_REG(r - ZYDIS_REGISTER_EAX);
+        *size = 4;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static int32_t reg32_offset(ZydisRegister r)
+{
+    int32_t off;
+    unsigned size;
+    if (!gpr_location(r, &off, &size))
+        return -1;
+    return off & ~3;
+}
+
+static bool is_gpr(const ZydisDecodedOperand *o)
+{
+    int32_t off;
+    unsigned size;
+    return o->type == ZYDIS_OPERAND_TYPE_REGISTER && gpr_location(o->reg.value, &off, &size);
+}
+
+static bool is_mem(const ZydisDecodedOperand *o)
+{
+    return o->type == ZYDIS_OPERAND_TYPE_MEMORY && o->mem.type == ZYDIS_MEMOP_TYPE_MEM;
+}
+
+static bool is_imm(const ZydisDecodedOperand *o)
+{
+    return o->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && !o->imm.is_relative;
+}
+
+static uint32_t mask_of(unsigned size)
+{
+    return size == 4 ? 0xffffffffu : (1u << (size * 8)) - 1;
+}
+
+/* Whether a memory operand's address can be formed from general registers
+ * (not, e.g., a 16-bit form with an unusual register). */
+static bool mem_ok(const ZydisDecodedOperand *o)
+{
+    if (o->mem.base != ZYDIS_REGISTER_NONE && reg32_offset(o->mem.base) < 0)
+        return false;
+    if (o->mem.index != ZYDIS_REGISTER_NONE && reg32_offset(o->mem.index) < 0)
+        return false;
+    return o->mem.segment >= ZYDIS_REGISTER_ES && o->mem.segment <= ZYDIS_REGISTER_GS;
+}
+
+/* Computes a memory operand's offset into ESI (no flags touched). */
+static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
+{
+    struct emitter *e = &t->e;
+    int32_t disp = o->mem.disp.has_displacement ? (int32_t)o->mem.disp.value : 0;
+    bool base = o->mem.base != ZYDIS_REGISTER_NONE;
+    bool index = o->mem.index != ZYDIS_REGISTER_NONE;
+    if (base)
+        emit_load(e, H_RSI, reg32_offset(o->mem.base), 4);
+    else
+        emit_mov_imm(e, H_RSI, 0);
+    if (index) {
+        emit_load(e, H_RCX, reg32_offset(o->mem.index), 4);
+        emit_lea_sib(e, H_RSI, H_RSI, H_RCX, o->mem.scale ? o->mem.scale : 1, disp);
+    } else if (disp) {
+        emit_lea_disp(e, H_RSI, H_RSI, disp);
+    }
+    if (t->z->address_width == 16)
+        emit_movzx16(e, H_RSI, H_RSI);
+}
+
+static uint32_t mem_info(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+{
+    uint32_t info = (uint32_t)(o->mem.segment - ZYDIS_REGISTER_ES) | (size << 4);
+    if (!t->synced) {
+        info |= DBT_INFO_SYNC;
+        t->synced = true;
+    }
+    return info;
+}
+
+/* Loads the memory operand whose offset is in ESI into EAX. */
+static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+{
+    struct emitter *e = &t->e;
+    flush_flags(t);
+    emit_mov_imm(e, H_RDX, mem_info(t, o, size));
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_load);
+    flags_clobbered(t);
+}
+
+/* Leaves the block at the current instruction's end if the helper just
+ * called returned non-zero (a write hit the running block's code). */
+static void emit_exit_if_eax(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    emit_test_eax(e);
+    uint8_t *skip = emit_jcc_fwd(e, CC_E);
+    emit_store_imm32(e, OFF_EIP, t->next);
+    emit_jmp_to(e, t->d->epilogue);
+    emit_patch(e, skip, e->p);
+    flags_clobbered(t);
+}
+
+/* Stores R8D to the memory operand at offset ESI. */
+static void emit_mem_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+{
+    struct emitter *e = &t->e;
+    flush_flags(t);
+    emit_mov_imm(e, H_RDX, mem_info(t, o, size));
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_store);
+    flags_clobbered(t);
+    emit_exit_if_eax(t);
+}
+
+/* Loads a register or immediate operand into a host register. */
+static void emit_operand(struct tctx *t, const ZydisDecodedOperand *o, unsigned size, unsigned host)
+{
+    if (is_imm(o)) {
+        emit_mov_imm(&t->e, host, (uint32_t)o->imm.value.u & mask_of(size));
+    } else {
+        int32_t off;
+        unsigned sz;
+        gpr_location(o->reg.value, &off, &sz);
+        emit_load(&t->e, host, off, sz);
+    }
+}
+
+static void emit_reg_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned host)
+{
+    int32_t off;
+    unsigned size;
+    gpr_location(o->reg.value, &off, &size);
+    emit_store(&t->e, host, off, size);
+}
+
+/* Leaves the block for eip. */
+static void emit_exit(struct tctx *t, uint32_t eip)
+{
+    flush_flags(t);
+    emit_store_imm32(&t->e, OFF_EIP, eip);
+    emit_jmp_to(&t->e, t->d->epilogue);
+}
+
+/* --- Instructions ------------------------------------------------------------- */
+
+static int alu_number(ZydisMnemonic m)
+{
+    switch (m) {
+    case ZYDIS_MNEMONIC_ADD:
+        return 0;
+    case ZYDIS_MNEMONIC_OR:
+        return 1;
+    case ZYDIS_MNEMONIC_ADC:
+        return 2;
+    case ZYDIS_MNEMONIC_SBB:
+        return 3;
+    case ZYDIS_MNEMONIC_AND:
+        return 4;
+    case ZYDIS_MNEMONIC_SUB:
+        return 5;
+    case ZYDIS_MNEMONIC_XOR:
+        return 6;
+    case ZYDIS_MNEMONIC_CMP:
+        return 7;
+    case ZYDIS_MNEMONIC_TEST:
+        return 8;
+    default:
+        return -1;
+    }
+}
+
+/* A read-modify-write or read-only operation on ops[0]: loads it into EAX
+ * (its memory offset kept in R12), lets op emit the host operation on EAX,
+ * then writes EAX back unless read_only. Returns false if the operand
+ * kinds are not handled. */
+static bool begin_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned size)
+{
+    if (is_mem(dst)) {
+        if (!mem_ok(dst))
+            return false;
+        emit_ea(t, dst);
+        emit_mov_reg(&t->e, H_R12, H_RSI);
+        emit_mem_load(t, dst, size);
+        return true;
+    }
+    if (!is_gpr(dst))
+        return false;
+    emit_operand(t, dst, size, H_RAX);
+    return true;
+}
+
+static void end_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned size)
+{
+    if (is_mem(dst)) {
+        emit_mov_reg(&t->e, H_R8, H_RAX);
+        emit_mov_reg(&t->e, H_RSI, H_R12);
+        emit_mem_store(t, dst, size);
+    } else {
+        emit_reg_store(t, dst, H_RAX);
+    }
+}
+
+static bool tr_alu(struct tctx *t, int alu)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0], *src = &t->ops[1];
+    unsigned size = dst->size / 8;
+    if (is_mem(src)) {
+        if (!is_gpr(dst) || !mem_ok(src))
+            return false;
+        emit_ea(t, src);
+        emit_mem_load(t, src, size);
+        emit_mov_reg(&t->e, H_RDX, H_RAX);
+        emit_operand(t, dst, size, H_RAX);
+    } else {
+        if (!is_gpr(src) && !is_imm(src))
+            return false;
+        if (!begin_rmw(t, dst, size))
+            return false;
+        emit_operand(t, src, size, H_RDX);
+    }
+    if (alu == 2 || alu == 3)
+        need_host_flags(t, X86_FLAG_CF);
+    if (alu == 8)
+        emit_test_reg(&t->e, size, H_RAX, H_RDX);
+    else
+        emit_alu_reg(&t->e, (unsigned)alu, size, H_RAX, H_RDX);
+    flags_written(t, FLAGS_ALL);
+    if (alu != 7 && alu != 8) {
+        if (is_mem(src))
+            emit_reg_store(t, dst, H_RAX);
+        else
+            end_rmw(t, dst, size);
+    }
+    return true;
+}
+
+static bool tr_unary(struct tctx *t, ZydisMnemonic m)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0];
+    unsigned size = dst->size / 8;
+    if (!begin_rmw(t, dst, size))
+        return false;
+    switch (m) {
+    case ZYDIS_MNEMONIC_INC:
+        emit_unary(&t->e, 0xff, 0, size, H_RAX);
+        flags_written(t, FLAGS_ALL & ~X86_FLAG_CF);
+        break;
+    case ZYDIS_MNEMONIC_DEC:
+        emit_unary(&t->e, 0xff, 1, size, H_RAX);
+        flags_written(t, FLAGS_ALL & ~X86_FLAG_CF);
+        break;
+    case ZYDIS_MNEMONIC_NEG:
+        emit_unary(&t->e, 0xf7, 3, size, H_RAX);
+        flags_written(t, FLAGS_ALL);
+        break;
+    default: /* NOT */
+        emit_unary(&t->e, 0xf7, 2, size, H_RAX);
+        break;
+    }
+    end_rmw(t, dst, size);
+    return true;
+}
+
+static bool tr_shift(struct tctx *t, unsigned ext)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0], *cnt = &t->ops[1];
+    unsigned size = dst->size / 8;
+    uint32_t written = (ext == 0 || ext == 1) ? (X86_FLAG_CF | X86_FLAG_OF) : FLAGS_ALL;
+    if (is_imm(cnt)) {
+        unsigned count = (unsigned)cnt->imm.value.u & 31;
+        if (count == 0)
+            return true; /* changes nothing, not even flags */
+        if (!begin_rmw(t, dst, size))
+            return false;
+        emit_shift(&t->e, ext, size, H_RAX, (int)count);
+        flags_written(t, written);
+        end_rmw(t, dst, size);
+        return true;
+    }
+    if (cnt->type != ZYDIS_OPERAND_TYPE_REGISTER || cnt->reg.value != ZYDIS_REGISTER_CL)
+        return false;
+    /* A zero count leaves the flags alone, so they must be in EFLAGS
+     * whichever way the count goes. */
+    if (!begin_rmw(t, dst, size))
+        return false;
+    flush_flags(t);
+    emit_load(&t->e, H_RCX, OFF_REG(R_ECX), 1);
+    emit8(&t->e, 0xf6); /* test cl, 31 */
+    emit8(&t->e, 0xc1);
+    emit8(&t->e, 31);
+    uint8_t *skip = emit_jcc_fwd(&t->e, CC_E);
+    emit_shift(&t->e, ext, size, H_RAX, -1);
+    t->host_valid = 0;
+    flags_written(t, written);
+    flush_flags(t);
+    end_rmw(t, dst, size);
+    emit_patch(&t->e, skip, t->e.p);
+    t->host_valid = 0;
+    return true;
+}
+
+static bool tr_mov(struct tctx *t)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0], *src = &t->ops[1];
+    unsigned size = dst->size / 8;
+    if (is_gpr(dst)) {
+        if (is_mem(src)) {
+            if (!mem_ok(src))
+                return false;
+            emit_ea(t, src);
+            emit_mem_load(t, src, size);
+        } else if (is_gpr(src) || is_imm(src)) {
+            emit_operand(t, src, size, H_RAX);
+        } else {
+            return false;
+        }
+        emit_reg_store(t, dst, H_RAX);
+        return true;
+    }
+    if (is_mem(dst) && mem_ok(dst) && (is_gpr(src) || is_imm(src))) {
+        emit_ea(t, dst);
+        emit_operand(t, src, size, H_R8);
+        emit_mem_store(t, dst, size);
+        return true;
+    }
+    return false;
+}
+
+/* MOVZX, MOVSX: the source is loaded zero-extended, then sign-extended if
+ * asked. */
+static bool tr_movx(struct tctx *t, bool sign)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0], *src = &t->ops[1];
+    unsigned from = src->size / 8;
+    if (!is_gpr(dst))
+        return false;
+    if (is_mem(src)) {
+        if (!mem_ok(src))
+            return false;
+        emit_ea(t, src);
+        emit_mem_load(t, src, from);
+    } else if (is_gpr(src)) {
+        emit_operand(t, src, from, H_RAX);
+    } else {
+        return false;
+    }
+    if (sign)
+        emit_movsx(&t->e, from, H_RAX, H_RAX);
+    emit_reg_store(t, dst, H_RAX);
+    return true;
+}
+
+static bool tr_lea(struct tctx *t)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0], *src = &t->ops[1];
+    if (!is_gpr(dst) || src->type != ZYDIS_OPERAND_TYPE_MEMORY || !mem_ok(src))
+        return false;
+    emit_ea(t, src);
+    emit_reg_store(t, dst, H_RSI);
+    return true;
+}
+
+static bool tr_xchg(struct tctx *t)
+{
+    const ZydisDecodedOperand *a = &t->ops[0], *b = &t->ops[1];
+    if (!is_gpr(a) || !is_gpr(b))
+        return false;
+    unsigned size = a->size / 8;
+    emit_operand(t, a, size, H_RAX);
+    emit_operand(t, b, size, H_RDX);
+    emit_reg_store(t, a, H_RDX);
+    emit_reg_store(t, b, H_RAX);
+    return true;
+}
+
+static bool tr_imul(struct tctx *t)
+{
+    if (t->z->operand_count_visible < 2)
+        return false;
+    const ZydisDecodedOperand *dst = &t->ops[0];
+    const ZydisDecodedOperand *src = &t->ops[1];
+    unsigned size = dst->size / 8;
+    if (!is_gpr(dst))
+        return false;
+    if (is_mem(src)) {
+        if (!mem_ok(src))
+            return false;
+        emit_ea(t, src);
+        emit_mem_load(t, src, size);
+        emit_mov_reg(&t->e, H_RDX, H_RAX);
+    } else if (is_gpr(src)) {
+        emit_operand(t, src, size, H_RDX);
+    } else {
+        return false;
+    }
+    if (t->z->operand_count_visible >= 3) {
+        if (!is_imm(&t->ops[2]))
+            return false;
+        emit_operand(t, &t->ops[2], size, H_RAX);
+    } else {
+        emit_operand(t, dst, size, H_RAX);
+    }
+    emit_imul_reg(&t->e, size, H_RAX, H_RDX);
+    flags_written(t, FLAGS_ALL);
+    emit_reg_store(t, dst, H_RAX);
+    return true;
+}
+
+static bool tr_push(struct tctx *t)
+{
+    const ZydisDecodedOperand *src = &t->ops[0];
+    unsigned size = t->z->operand_width / 8;
+    struct emitter *e = &t->e;
+    if (is_mem(src)) {
+        if (!mem_ok(src))
+            return false;
+        emit_ea(t, src);
+        emit_mem_load(t, src, size);
+        emit_mov_reg(e, H_RSI, H_RAX);
+    } else if (is_gpr(src) || is_imm(src)) {
+        emit_operand(t, src, size, H_RSI);
+    } else {
+        return false;
+    }
+    flush_flags(t);
+    uint32_t info = size << 4;
+    if (!t->synced)
+        info |= DBT_INFO_SYNC;
+    t->synced = true;
+    emit_mov_imm(e, H_RDX, info);
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_push);
+    flags_clobbered(t);
+    emit_exit_if_eax(t);
+    return true;
+}
+
+static bool tr_pop(struct tctx *t)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0];
+    unsigned size = t->z->operand_width / 8;
+    struct emitter *e = &t->e;
+    if (!is_gpr(dst))
+        return false;
+    flush_flags(t);
+    emit_mov_imm(e, H_RSI, (size << 4) | DBT_INFO_SYNC);
+    emit_mov_imm(e, H_RDX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_pop);
+    flags_clobbered(t);
+    t->synced = true;
+    emit_reg_store(t, dst, H_RAX);
+    return true;
+}
+
+static bool tr_setcc(struct tctx *t, unsigned cc)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0];
+    if (is_mem(dst) && !mem_ok(dst))
+        return false;
+    if (!is_mem(dst) && !is_gpr(dst))
+        return false;
+    need_host_flags(t, cc_flags(cc));
+    emit_setcc(&t->e, cc, H_RAX);
+    if (is_gpr(dst)) {
+        emit_reg_store(t, dst, H_RAX);
+        return true;
+    }
+    emit_mov_reg(&t->e, H_R8, H_RAX);
+    emit_ea(t, dst);
+    emit_mem_store(t, dst, 1);
+    return true;
+}
+
+static bool tr_cmov(struct tctx *t, unsigned cc)
+{
+    const ZydisDecodedOperand *dst = &t->ops[0], *src = &t->ops[1];
+    unsigned size = dst->size / 8;
+    if (!is_gpr(dst))
+        return false;
+    if (is_mem(src)) {
+        /* The source is read (and may fault) whatever the condition. */
+        if (!mem_ok(src))
+            return false;
+        emit_ea(t, src);
+        emit_mem_load(t, src, size);
+        emit_mov_reg(&t->e, H_RDX, H_RAX);
+    } else if (is_gpr(src)) {
+        emit_operand(t, src, size, H_RDX);
+    } else {
+        return false;
+    }
+    emit_operand(t, dst, size, H_RAX);
+    need_host_flags(t, cc_flags(cc));
+    emit_cmovcc(&t->e, cc, H_RAX, H_RDX);
+    emit_reg_store(t, dst, H_RAX);
+    return true;
+}
+
+/* CBW, CWDE, CWD, CDQ: sign extensions that leave the flags alone. */
+static void tr_extend(struct tctx *t, ZydisMnemonic m)
+{
+    struct emitter *e = &t->e;
+    switch (m) {
+    case ZYDIS_MNEMONIC_CBW:
+        emit_load(e, H_RAX, OFF_REG(R_EAX), 1);
+        emit_movsx(e, 1, H_RAX, H_RAX);
+        emit_store(e, H_RAX, OFF_REG(R_EAX), 2);
+        break;
+    case ZYDIS_MNEMONIC_CWDE:
+        emit_load(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit_movsx(e, 2, H_RAX, H_RAX);
+        emit_store(e, H_RAX, OFF_REG(R_EAX), 4);
+        break;
+    case ZYDIS_MNEMONIC_CWD:
+        emit_load(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit8(e, 0x66); /* cwd */
+        emit8(e, 0x99);
+        emit_store(e, H_RDX, OFF_REG(R_EDX), 2);
+        break;
+    default: /* CDQ */
+        emit_load(e, H_RAX, OFF_REG(R_EAX), 4);
+        emit8(e, 0x99); /* cdq */
+        emit_store(e, H_RDX, OFF_REG(R_EDX), 4);
+        break;
+    }
+}
+
+/* The target of a relative branch, or false if it lies outside CS (the
+ * interpreter then raises the #GP). */
+static bool branch_target(struct tctx *t, uint32_t *target)
+{
+    const ZydisDecodedOperand *o = &t->ops[0];
+    if (o->type != ZYDIS_OPERAND_TYPE_IMMEDIATE || !o->imm.is_relative)
+        return false;
+    uint32_t v = t->next + (uint32_t)o->imm.value.s;
+    if (t->z->operand_width == 16)
+        v &= 0xffff;
+    if (v > t->d->in.state.sregs[S_CS].limit)
+        return false;
+    *target = v;
+    return true;
+}
+
+static bool tr_jcc(struct tctx *t, unsigned cc)
+{
+    uint32_t target;
+    if (!branch_target(t, &target))
+        return false;
+    need_host_flags(t, cc_flags(cc));
+    uint32_t host_valid = t->host_valid, dirty = t->dirty;
+    uint8_t *taken = emit_jcc_fwd(&t->e, cc);
+    emit_exit(t, t->next);
+    emit_patch(&t->e, taken, t->e.p);
+    t->host_valid = host_valid;
+    t->dirty = dirty;
+    emit_exit(t, target);
+    return true;
+}
+
+static bool tr_call(struct tctx *t)
+{
+    uint32_t target;
+    if (!branch_target(t, &target))
+        return false;
+    unsigned size = t->z->operand_width / 8;
+    struct emitter *e = &t->e;
+    flush_flags(t);
+    emit_mov_imm(e, H_RSI, t->next);
+    emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_push);
+    flags_clobbered(t);
+    t->synced = true;
+    emit_exit(t, target);
+    return true;
+}
+
+enum tr_result { TR_NEXT, TR_END, TR_FALLBACK };
+
+static enum tr_result translate_insn(struct tctx *t)
+{
+    const ZydisDecodedInstruction *z = t->z;
+    ZydisMnemonic m = z->mnemonic;
+    if (z->attributes & ZYDIS_ATTRIB_HAS_LOCK)
+        return TR_FALLBACK;
+    int alu = alu_number(m);
+    if (alu >= 0)
+        return tr_alu(t, alu) ? TR_NEXT : TR_FALLBACK;
+    switch (m) {
+    case ZYDIS_MNEMONIC_NOP:
+        return TR_NEXT;
+    case ZYDIS_MNEMONIC_MOV:
+        return tr_mov(t) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_MOVZX:
+        return tr_movx(t, false) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_MOVSX:
+        return tr_movx(t, true) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_LEA:
+        return tr_lea(t) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_XCHG:
+        return tr_xchg(t) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_INC:
+    case ZYDIS_MNEMONIC_DEC:
+    case ZYDIS_MNEMONIC_NEG:
+    case ZYDIS_MNEMONIC_NOT:
+        return tr_unary(t, m) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_ROL:
+        return tr_shift(t, 0) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_ROR:
+        return tr_shift(t, 1) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_SHL:
+        return tr_shift(t, 4) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_SHR:
+        return tr_shift(t, 5) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_SAR:
+        return tr_shift(t, 7) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_IMUL:
+        return tr_imul(t) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_PUSH:
+        return tr_push(t) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_POP:
+        return tr_pop(t) ? TR_NEXT : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_CBW:
+    case ZYDIS_MNEMONIC_CWDE:
+    case ZYDIS_MNEMONIC_CWD:
+    case ZYDIS_MNEMONIC_CDQ:
+        tr_extend(t, m);
+        return TR_NEXT;
+    case ZYDIS_MNEMONIC_JMP: {
+        uint32_t target;
+        if (!branch_target(t, &target))
+            return TR_FALLBACK;
+        emit_exit(t, target);
+        return TR_END;
+    }
+    case ZYDIS_MNEMONIC_CALL:
+        return tr_call(t) ? TR_END : TR_FALLBACK;
+    default:
+        break;
+    }
+    if (z->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (z->opcode & 0xf0) == 0x70 &&
+        z->meta.category == ZYDIS_CATEGORY_COND_BR)
+        return tr_jcc(t, z->opcode & 15) ? TR_END : TR_FALLBACK;
+    if (z->opcode_map == ZYDIS_OPCODE_MAP_0F && (z->opcode & 0xf0) == 0x80 &&
+        z->meta.category == ZYDIS_CATEGORY_COND_BR)
+        return tr_jcc(t, z->opcode & 15) ? TR_END : TR_FALLBACK;
+    if (z->opcode_map == ZYDIS_OPCODE_MAP_0F && (z->opcode & 0xf0) == 0x90 &&
+        z->meta.category == ZYDIS_CATEGORY_SETCC)
+        return tr_setcc(t, z->opcode & 15) ? TR_NEXT : TR_FALLBACK;
+    if (z->opcode_map == ZYDIS_OPCODE_MAP_0F && (z->opcode & 0xf0) == 0x40 &&
+        z->meta.category == ZYDIS_CATEGORY_CMOV)
+        return tr_cmov(t, z->opcode & 15) ? TR_NEXT : TR_FALLBACK;
+    return TR_FALLBACK;
+}
+
+/* Whether an interpreted instruction always ends the block (control
+ * transfers, system instructions). Others end it only when the
+ * interpreter's result says so. */
+static bool ends_block(const ZydisDecodedInstruction *z)
+{
+    switch (z->meta.category) {
+    case ZYDIS_CATEGORY_COND_BR:
+    case ZYDIS_CATEGORY_UNCOND_BR:
+    case ZYDIS_CATEGORY_CALL:
+    case ZYDIS_CATEGORY_RET:
+    case ZYDIS_CATEGORY_INTERRUPT:
+    case ZYDIS_CATEGORY_SYSCALL:
+    case ZYDIS_CATEGORY_SYSRET:
+    case ZYDIS_CATEGORY_SYSTEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void emit_fallback(struct tctx *t, bool last)
+{
+    struct emitter *e = &t->e;
+    flush_flags(t);
+    emit_mov_imm(e, H_RSI, t->eip);
+    emit_mov_imm(e, H_RDX, t->next);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_interp);
+    flags_clobbered(t);
+    if (last) {
+        emit_jmp_to(e, t->d->epilogue);
+    } else {
+        emit_test_eax(e);
+        uint8_t *out = emit_jcc_fwd(e, CC_E);
+        emit_patch(e, out, t->d->epilogue);
+    }
+}
+
+struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
+                                const uint8_t *page_host, uint32_t flags)
+{
+    if (!decoders.ready) {
+        ZydisDecoderInit(&decoders.dec16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
+        ZydisDecoderInit(&decoders.dec32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+        decoders.ready = true;
+    }
+    const struct x86_state *s = &d->in.state;
+    bool code32 = flags & DBT_MODE_CODE32;
+    const ZydisDecoder *dec = code32 ? &decoders.dec32 : &decoders.dec16;
+    uint32_t cs_limit = s->sregs[S_CS].limit;
+    unsigned off = phys & (GUEST_PAGE_SIZE - 1);
+
+    /* Room for a whole block, or start over with an empty cache. */
+    size_t need = (size_t)DBT_MAX_BLOCK_INSNS * DBT_MAX_INSN_CODE;
+    if ((size_t)(d->buffer + d->buffer_size - d->buffer_used) < need ||
+        d->nr_blocks >= DBT_MAX_BLOCKS)
+        dbt_cache_flush(d);
+    struct dbt_block *b = dbt_cache_new_block(d);
+    if (!b)
+        return NULL;
+
+    struct tctx t = {.d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}};
+    const uint8_t *code = t.e.p;
+    uint32_t cur = eip;
+    unsigned pos = off;
+    unsigned count = 0;
+    bool ended = false;
+    while (!ended) {
+        ZydisDecodedInstruction z;
+        ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+        unsigned avail = GUEST_PAGE_SIZE - pos;
+        if (avail > ZYDIS_MAX_INSTRUCTION_LENGTH)
+            avail = ZYDIS_MAX_INSTRUCTION_LENGTH;
+        ZyanStatus st = ZydisDecoderDecodeFull(dec, page_host + pos, avail, &z, ops);
+        /* Instructions that cross the page, run past CS or wrap IP, and
+         * undecodable bytes, are left to the interpreter as a block of
+         * their own. */
+        bool fits = ZYAN_SUCCESS(st) && (uint64_t)cur + z.length - 1 <= cs_limit &&
+                    (code32 || cur + z.length <= 0x10000);
+        if (!fits) {
+            if (count == 0) {
+                d->nr_blocks--;
+                return NULL;
+            }
+            emit_exit(&t, cur);
+            break;
+        }
+        t.z = &z;
+        t.ops = ops;
+        t.eip = cur;
+        t.next = cur + z.length;
+        t.synced = false;
+        enum tr_result r = translate_insn(&t);
+        count++;
+        pos += z.length;
+        bool last_room = count >= DBT_MAX_BLOCK_INSNS || pos >= GUEST_PAGE_SIZE;
+        if (r == TR_FALLBACK) {
+            bool last = ends_block(&z);
+            emit_fallback(&t, last);
+            ended = last;
+        } else {
+            ended = r == TR_END;
+        }
+        cur = t.next;
+        if (!ended && last_room) {
+            emit_exit(&t, cur);
+            ended = true;
+        }
+    }
+    if (t.e.full) {
+        /* Cannot happen with the room reserved above; be safe anyway. */
+        d->nr_blocks--;
+        return NULL;
+    }
+    b->eip = eip;
+    b->cs_base = s->sregs[S_CS].base;
+    b->cs_limit = cs_limit;
+    b->phys = phys;
+    b->flags = flags;
+    b->page_host = page_host;
+    b->guest_bytes = (uint16_t)(pos - off);
+    b->guest_insns = (uint16_t)count;
+    b->code = code;
+    d->buffer_used = t.e.p;
+    d->stats.blocks_translated++;
+    dbt_cache_insert(d, b);
+    return b;
+}
