@@ -6,8 +6,29 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "block/block.h"
 #include "devices/debug_exit.h"
 #include "devices/debugcon.h"
+#include "devices/dma.h"
+#include "devices/fdc.h"
+#include "devices/fw_cfg.h"
+#include "devices/i440fx.h"
+#include "devices/i8042.h"
+#include "devices/ide.h"
+#include "devices/ide_pci.h"
+#include "audio/audio.h"
+#include "devices/pci.h"
+#include "devices/pcspk.h"
+#include "devices/pic.h"
+#include "devices/piix3.h"
+#include "devices/pit.h"
+#include "devices/port92.h"
+#include "devices/rtc.h"
+#include "devices/serial.h"
+#include "devices/vga.h"
+#include "devices/vga_pci.h"
+#include "display/framebuffer.h"
+#include "e820.h"
 #include "loader.h"
 
 /* The BIOS image is mapped twice, as on a PC: whole just below 4 GiB, where
@@ -77,6 +98,47 @@ static bool map_bios(struct machine *m, GError **error)
     return true;
 }
 
+static const char *drive_name(const struct drive_config *drive)
+{
+    static const char *const ide_names[] = {"hda", "hdb", "hdc", "hdd"};
+    if (drive->kind == DRIVE_FLOPPY)
+        return drive->unit == 0 ? "fda" : "fdb";
+    return drive->unit < 4 ? ide_names[drive->unit] : "ide";
+}
+
+/* Opens every configured image and plugs it into its controller; a missing,
+ * damaged or unsupported image stops the machine from starting. */
+static bool attach_drives(struct machine *m, GError **error)
+{
+    for (unsigned i = 0; i < m->config->nr_drives; i++) {
+        const struct drive_config *drive = &m->config->drives[i];
+        bool readonly = drive->readonly || drive->kind == DRIVE_CDROM;
+        GError *open_error = NULL;
+        struct block_device *bd = block_open(drive->path, readonly, &open_error);
+        if (!bd) {
+            g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
+            return false;
+        }
+        if (drive->kind == DRIVE_FLOPPY) {
+            if (!fdc_insert(m->fdc, drive->unit, bd, &open_error)) {
+                block_close(bd);
+                g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
+                return false;
+            }
+            continue;
+        }
+        enum ide_drive_kind kind = drive->kind == DRIVE_CDROM ? IDE_CDROM : IDE_DISK;
+        if (!ide_attach_drive(m->ide, drive->unit, kind, bd)) {
+            block_close(bd);
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "%s: the IDE unit is already in use, or the image is empty",
+                        drive_name(drive));
+            return false;
+        }
+    }
+    return true;
+}
+
 /* The CPU state at power-on: the reset vector, or a kernel's entry point
  * when booting one directly (reloaded at every reset, as QEMU does). */
 static bool initial_cpu_state(struct machine *m, struct x86_state *state, GError **error)
@@ -85,6 +147,15 @@ static bool initial_cpu_state(struct machine *m, struct x86_state *state, GError
         return loader_boot_kernel(m, state, error);
     x86_state_reset(state);
     return true;
+}
+
+/* The mixer's step, every few milliseconds of virtual time while the machine
+ * runs and sound has somewhere to go. */
+static void mix_audio(void *opaque)
+{
+    struct machine *m = opaque;
+    audio_mix(m->audio);
+    vtimer_arm(&m->clock, &m->audio_timer, vclock_now(&m->clock) + audio_mix_period_ns());
 }
 
 /* The software backend --accel auto falls back on when KVM is not usable. */
@@ -129,10 +200,243 @@ static bool init_cpu_backend(struct machine *m, const char *accel, GError **erro
     return false;
 }
 
-static int cpu_intr_ack_none(void *opaque)
+/* The A20 gate is open while either the keyboard controller's output port
+ * or port 0x92 opens it, as on a PC's chipset. */
+static void update_a20(struct machine *m)
 {
-    (void)opaque;
-    return -1;
+    if (m->cpu_ready)
+        machine_set_a20(m, m->a20_from_kbc || m->a20_from_port92);
+}
+
+static void a20_line_changed(void *opaque, int n, bool level)
+{
+    struct machine *m = opaque;
+    (void)n;
+    m->a20_from_kbc = level;
+    update_a20(m);
+}
+
+static void reset_line_changed(void *opaque, int n, bool level)
+{
+    (void)n;
+    if (level)
+        machine_request_reset(opaque);
+}
+
+/* What the firmware learns through fw_cfg, as QEMU's pc machine offers it
+ * to SeaBIOS. */
+static void fill_fw_cfg(struct machine *m)
+{
+    struct fw_cfg *fw = m->fw_cfg;
+    const struct machine_config *config = m->config;
+    static const uint8_t no_uuid[16];
+    fw_cfg_add_u64(fw, FW_CFG_RAM_SIZE, config->ram_size);
+    fw_cfg_add_u16(fw, FW_CFG_NB_CPUS, 1);
+    fw_cfg_add_u16(fw, FW_CFG_MAX_CPUS, 1);
+    fw_cfg_add_u16(fw, FW_CFG_NOGRAPHIC, 0);
+    fw_cfg_add_u16(fw, FW_CFG_BOOT_MENU, 0);
+    fw_cfg_add_u64(fw, FW_CFG_NUMA, 0);
+    fw_cfg_add_bytes(fw, FW_CFG_UUID, no_uuid, sizeof(no_uuid));
+    /* The engine boots kernels itself (loader.c), not through the
+     * firmware's linuxboot ROM: these stay empty. */
+    fw_cfg_add_u32(fw, FW_CFG_KERNEL_SIZE, 0);
+    fw_cfg_add_u32(fw, FW_CFG_INITRD_SIZE, 0);
+    fw_cfg_add_u32(fw, FW_CFG_CMDLINE_SIZE, 0);
+    uint8_t boot_cpus[2] = {1, 0};
+    fw_cfg_add_file(fw, "etc/boot-cpus", boot_cpus, sizeof(boot_cpus));
+    /* Milliseconds before retrying a failed boot; -1: never, as in QEMU. */
+    uint8_t fail_wait[4] = {0xff, 0xff, 0xff, 0xff};
+    fw_cfg_add_file(fw, "etc/boot-fail-wait", fail_wait, sizeof(fail_wait));
+
+    /* The same map the direct kernel loaders hand over. SeaBIOS takes the
+     * RAM from 1 MiB up and the reservations from it. */
+    struct e820_entry map[E820_MAX_ENTRIES];
+    unsigned entries = e820_build(config->ram_size, map);
+    for (unsigned i = 0; i < entries; i++)
+        fw_cfg_add_e820(fw, map[i].addr, map[i].size, map[i].type);
+    if (config->boot_order)
+        fw_cfg_set_boot_order(fw, config->boot_order);
+}
+
+static void kbc_key_event(void *kbc, unsigned qnum, bool down)
+{
+    i8042_key_event(kbc, qnum, down);
+}
+
+/* The machine's button bits are the PS/2 ones (MOUSE_BUTTON_* equal
+ * I8042_BUTTON_*). */
+static void kbc_pointer_event(void *kbc, int dx, int dy, int dz, unsigned buttons)
+{
+    i8042_mouse_event(kbc, dx, dy, dz, buttons);
+}
+
+/* The PCI side of the chipset and the keyboard controller. */
+static void create_pci_chipset(struct machine *m)
+{
+    /* The keyboard controller's output port comes up with A20 open. */
+    m->a20_from_kbc = true;
+    m->a20_line = (struct irq_line){.handler = a20_line_changed, .opaque = m};
+    m->reset_line = (struct irq_line){.handler = reset_line_changed, .opaque = m};
+
+    m->pci = pci_bus_create(&m->io, &m->mem);
+    machine_add_device(m, "pci", m->pci, &pci_bus_vmstate, pci_bus_reset);
+    m->i440fx = i440fx_create(m->pci, &m->mem);
+    machine_add_device(m, "i440fx", m->i440fx, &i440fx_vmstate, i440fx_reset);
+    machine_set_post_load(m, m->i440fx, i440fx_post_load);
+    m->piix3 = piix3_create(m->pci, &m->io, pic_irq_line(m->pic, 0), &m->reset_line);
+    machine_add_device(m, "piix3", m->piix3, &piix3_vmstate, piix3_reset);
+    machine_set_post_load(m, m->piix3, piix3_post_load);
+    /* The IDE controller registers the PIIX3 IDE function (00:01.1) itself
+     * with piix3_ide_pci_init() and pci_register_device(). */
+
+    m->fw_cfg = fw_cfg_create(&m->io, &m->mem);
+    machine_add_device(m, "fw_cfg", m->fw_cfg, &fw_cfg_vmstate, fw_cfg_reset);
+    fill_fw_cfg(m);
+
+    struct i8042_lines kbc_lines = {
+        .kbd_irq = pic_irq_line(m->pic, 1),
+        .mouse_irq = pic_irq_line(m->pic, 12),
+        .a20 = &m->a20_line,
+        .reset = &m->reset_line,
+    };
+    m->i8042 = i8042_create(&m->io, &m->clock, &kbc_lines);
+    machine_add_device(m, "i8042", m->i8042, &i8042_vmstate, i8042_reset);
+    m->input = (struct machine_input){
+        .key = kbc_key_event, .pointer = kbc_pointer_event, .opaque = m->i8042};
+}
+
+static void machine_cpu_intr_changed(void *opaque, int n, bool level)
+{
+    struct machine *m = opaque;
+    (void)n;
+    if (m->cpu_ready)
+        m->cpu.backend->set_irq(&m->cpu, level);
+}
+
+static void machine_port92_set_a20(void *opaque, bool enabled)
+{
+    struct machine *m = opaque;
+    m->a20_from_port92 = enabled;
+    update_a20(m);
+}
+
+static void machine_port92_reset(void *opaque)
+{
+    machine_request_reset(opaque);
+}
+
+/* SeaBIOS's boot device codes in CMOS bytes 0x3d and 0x38, as QEMU's pc
+ * machine writes them: 1 floppy, 2 hard disk, 3 CD-ROM, 4 network. */
+static uint8_t cmos_boot_device(char c)
+{
+    switch (c) {
+    case 'a':
+        return 1;
+    case 'c':
+        return 2;
+    case 'd':
+        return 3;
+    case 'n':
+        return 4;
+    default:
+        return 0;
+    }
+}
+
+/* The configuration bytes of CMOS that the firmware reads, laid out as
+ * QEMU's pc machine does (hw/i386/pc.c). The century byte (0x32) is kept
+ * by the RTC itself. */
+static void machine_fill_cmos(struct machine *m)
+{
+    struct rtc *rtc = m->rtc;
+    uint64_t ram_kib = m->config->ram_size / 1024;
+
+    rtc_set_cmos(rtc, 0x15, 640 & 0xff); /* base memory, KiB */
+    rtc_set_cmos(rtc, 0x16, 640 >> 8);
+    uint64_t extended_kib = ram_kib > 1024 ? ram_kib - 1024 : 0;
+    if (extended_kib > 0xffff)
+        extended_kib = 0xffff;
+    rtc_set_cmos(rtc, 0x17, extended_kib & 0xff); /* KiB above 1 MiB */
+    rtc_set_cmos(rtc, 0x18, extended_kib >> 8);
+    rtc_set_cmos(rtc, 0x30, extended_kib & 0xff);
+    rtc_set_cmos(rtc, 0x31, extended_kib >> 8);
+    uint64_t high_blocks = m->config->ram_size > 16 * 1024 * 1024
+                               ? (m->config->ram_size - 16 * 1024 * 1024) / 65536
+                               : 0;
+    if (high_blocks > 0xffff)
+        high_blocks = 0xffff;
+    rtc_set_cmos(rtc, 0x34, high_blocks & 0xff); /* 64 KiB blocks above 16 MiB */
+    rtc_set_cmos(rtc, 0x35, high_blocks >> 8);
+    /* RAM is at most 3 GiB, all below the PCI hole: none above 4 GiB. */
+    rtc_set_cmos(rtc, 0x5b, 0);
+    rtc_set_cmos(rtc, 0x5c, 0);
+    rtc_set_cmos(rtc, 0x5d, 0);
+    rtc_set_cmos(rtc, 0x5f, 0); /* processors minus one */
+
+    unsigned floppies = 0, disks = 0;
+    for (unsigned i = 0; i < m->config->nr_drives; i++) {
+        if (m->config->drives[i].kind == DRIVE_FLOPPY)
+            floppies++;
+        else if (m->config->drives[i].kind == DRIVE_DISK)
+            disks++;
+    }
+    /* Floppy drive types, A in the high nibble: 4 is a 1.44 MB drive. */
+    rtc_set_cmos(rtc, 0x10, (floppies > 0 ? 0x40 : 0) | (floppies > 1 ? 0x04 : 0));
+    uint8_t equipment = 0x02 | 0x04; /* maths coprocessor, PS/2 mouse */
+    if (floppies > 0)
+        equipment |= 0x01 | (floppies > 1 ? 0x40 : 0);
+    rtc_set_cmos(rtc, 0x14, equipment);
+    /* Hard disks 0 and 1 present, as extended types (bytes 0x19/0x1a). */
+    rtc_set_cmos(rtc, 0x12, (disks > 0 ? 0xf0 : 0) | (disks > 1 ? 0x0f : 0));
+    rtc_set_cmos(rtc, 0x19, disks > 0 ? 47 : 0);
+    rtc_set_cmos(rtc, 0x1a, disks > 1 ? 47 : 0);
+
+    const char *order = m->config->boot_order ? m->config->boot_order : "cad";
+    uint8_t boot[3] = {0, 0, 0};
+    for (unsigned i = 0, n = 0; order[i] && n < 3; i++) {
+        uint8_t code = cmos_boot_device(order[i]);
+        if (code)
+            boot[n++] = code;
+    }
+    rtc_set_cmos(rtc, 0x3d, (uint8_t)(boot[1] << 4 | boot[0]));
+    /* Bit 0 clear: check the floppy boot signature. */
+    rtc_set_cmos(rtc, 0x38, (uint8_t)(boot[2] << 4));
+    rtc_set_cmos(rtc, 0x0f, 0); /* shutdown status: normal power-on */
+}
+
+/* The chipset devices of a PC, wired through the PIC's input lines. */
+static void machine_create_chipset(struct machine *m)
+{
+    m->cpu_intr = (struct irq_line){.handler = machine_cpu_intr_changed, .opaque = m, .n = 0};
+    m->pic = pic_create(&m->io, &m->cpu_intr);
+    machine_add_device(m, "pic", m->pic, &pic_vmstate, pic_reset);
+
+    m->pit = pit_create(&m->io, &m->clock, pic_irq_line(m->pic, 0));
+    machine_add_device(m, "pit", m->pit, &pit_vmstate, pit_reset);
+
+    int64_t now_seconds = g_get_real_time() / G_USEC_PER_SEC;
+    m->rtc = rtc_create(&m->io, &m->clock, pic_irq_line(m->pic, 8), now_seconds);
+    machine_add_device(m, "rtc", m->rtc, &rtc_vmstate, rtc_reset);
+    machine_fill_cmos(m);
+
+    m->dma = isa_dma_create(&m->io, &m->mem, &m->clock);
+    machine_add_device(m, "dma", m->dma, &isa_dma_vmstate, isa_dma_reset);
+
+    static const uint16_t com_base[4] = {SERIAL_COM1_BASE, SERIAL_COM2_BASE, SERIAL_COM3_BASE,
+                                         SERIAL_COM4_BASE};
+    static const int com_irq[4] = {4, 3, 4, 3};
+    static const char *const com_name[4] = {"com1", "com2", "com3", "com4"};
+    for (int i = 0; i < 4; i++) {
+        m->serial[i] =
+            serial_create(&m->io, com_base[i], &m->clock, pic_irq_line(m->pic, com_irq[i]),
+                          i == 0 ? m->config->serial_out : NULL);
+        machine_add_device(m, com_name[i], m->serial[i], &serial_vmstate, serial_reset);
+    }
+
+    struct port92_outputs port92_outputs = {
+        .set_a20 = machine_port92_set_a20, .reset = machine_port92_reset, .opaque = m};
+    m->port92 = port92_create(&m->io, &port92_outputs);
+    machine_add_device(m, "port92", m->port92, &port92_vmstate, port92_reset);
 }
 
 struct machine *machine_create(struct machine_config *config, GError **error)
@@ -172,7 +476,6 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->cpu.io = &m->io;
     m->cpu.clock = &m->clock;
     m->cpu.trace = config->trace;
-    m->cpu.intr_ack = cpu_intr_ack_none;
     if (!init_cpu_backend(m, config->accel ? config->accel : "auto", error))
         goto fail;
     m->cpu_ready = true;
@@ -185,6 +488,43 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     m->debug_exit = debug_exit_create(m);
     m->debugcon = debugcon_create(m, DEBUGCON_PORT, config->debugcon_out);
     m->firmware_log = debugcon_create(m, DEBUGCON_FIRMWARE_PORT, config->firmware_log);
+    machine_create_chipset(m);
+    create_pci_chipset(m);
+    m->audio = audio_create(&m->clock, config->audio_output ? config->audio_output : "none",
+                            config->name ? config->name : "Vivarium", error);
+    if (!m->audio)
+        goto fail;
+    m->pcspk = pcspk_create(m->pit, &m->clock, m->audio);
+    vtimer_init(&m->audio_timer, mix_audio, m);
+
+    m->ide = ide_create(m, pic_irq_line(m->pic, 14), pic_irq_line(m->pic, 15));
+    m->ide_pci = ide_pci_create(m->pci, m->ide, error);
+    if (!m->ide_pci)
+        goto fail;
+    machine_add_device(m, "ide-pci", m->ide_pci, &ide_pci_vmstate, ide_pci_reset);
+    machine_set_post_load(m, m->ide_pci, ide_pci_post_load);
+    m->fdc = fdc_create(&m->io, pic_irq_line(m->pic, 6), m->dma);
+    machine_add_device(m, "fdc", m->fdc, &fdc_vmstate, fdc_reset);
+    if (!attach_drives(m, error))
+        goto fail;
+    m->cpu.intr_ack = pic_intr_ack;
+    m->cpu.intr_opaque = m->pic;
+    m->cpu.backend->set_irq(&m->cpu, pic_intr_pending(m->pic));
+
+    m->display = display_new();
+    m->vga = m->display ? vga_create(&m->mem, &m->io, &m->clock, m->display) : NULL;
+    if (!m->vga) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot allocate video memory");
+        goto fail;
+    }
+    machine_add_device(m, "vga", m->vga, &vga_vmstate, vga_reset);
+    if (config->vgabios_path && !vga_load_rom(m->vga, config->vgabios_path, error))
+        goto fail;
+    m->vga_pci = vga_pci_create(m->pci, m->vga, error);
+    if (!m->vga_pci)
+        goto fail;
+    machine_add_device(m, "vga-pci", m->vga_pci, &vga_pci_vmstate, vga_pci_reset);
+    machine_set_post_load(m, m->vga_pci, vga_pci_post_load);
 
     struct x86_state state;
     if (!initial_cpu_state(m, &state, error))
@@ -203,6 +543,26 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    pcspk_destroy(m->pcspk);
+    audio_destroy(m->audio);
+    vga_pci_destroy(m->vga_pci);
+    ide_pci_destroy(m->ide_pci);
+    ide_destroy(m->ide);
+    fdc_destroy(m->fdc);
+    i8042_destroy(m->i8042);
+    fw_cfg_destroy(m->fw_cfg);
+    piix3_destroy(m->piix3);
+    i440fx_destroy(m->i440fx);
+    pci_bus_destroy(m->pci);
+    vga_destroy(m->vga);
+    display_free(m->display);
+    port92_destroy(m->port92);
+    for (int i = 0; i < 4; i++)
+        serial_destroy(m->serial[i]);
+    isa_dma_destroy(m->dma);
+    rtc_destroy(m->rtc);
+    pit_destroy(m->pit);
+    pic_destroy(m->pic);
     debugcon_destroy(m->debugcon);
     debugcon_destroy(m->firmware_log);
     debug_exit_destroy(m->debug_exit);
@@ -260,6 +620,8 @@ static void set_run_state(struct machine *m, enum machine_run_state state)
         vclock_start(&m->clock);
     else
         vclock_stop(&m->clock);
+    if (state == MACHINE_RUNNING && audio_has_output(m->audio) && !m->audio_timer.armed)
+        vtimer_arm(&m->clock, &m->audio_timer, vclock_now(&m->clock));
     m->cpu.stop_requested = 1;
     if (m->run_state_changed)
         m->run_state_changed(m, state, m->run_state_opaque);
@@ -308,10 +670,66 @@ void machine_request_exit(struct machine *m, int status)
     m->cpu.stop_requested = 1;
 }
 
+void machine_work_quit(struct machine *m, void *data)
+{
+    (void)data;
+    machine_power_off(m);
+    machine_request_exit(m, MACHINE_EXIT_POWER_OFF);
+}
+
 void machine_request_reset(struct machine *m)
 {
     m->reset_requested = true;
     m->cpu.stop_requested = 1;
+}
+
+void machine_key_event(struct machine *m, unsigned qnum, bool down)
+{
+    if (m->input.key)
+        m->input.key(m->input.opaque, qnum, down);
+}
+
+void machine_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons)
+{
+    if (m->input.pointer)
+        m->input.pointer(m->input.opaque, dx, dy, dz, buttons);
+}
+
+struct input_event {
+    bool is_key;
+    unsigned qnum;
+    bool down;
+    int dx, dy, dz;
+    unsigned buttons;
+};
+
+static void deliver_input_event(struct machine *m, void *data)
+{
+    struct input_event *event = data;
+    if (event->is_key)
+        machine_key_event(m, event->qnum, event->down);
+    else
+        machine_pointer_event(m, event->dx, event->dy, event->dz, event->buttons);
+    g_free(event);
+}
+
+void machine_post_key_event(struct machine *m, unsigned qnum, bool down)
+{
+    struct input_event *event = g_new0(struct input_event, 1);
+    event->is_key = true;
+    event->qnum = qnum;
+    event->down = down;
+    machine_post(m, deliver_input_event, event);
+}
+
+void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons)
+{
+    struct input_event *event = g_new0(struct input_event, 1);
+    event->dx = dx;
+    event->dy = dy;
+    event->dz = dz;
+    event->buttons = buttons;
+    machine_post(m, deliver_input_event, event);
 }
 
 void machine_set_a20(struct machine *m, bool enabled)

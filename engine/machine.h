@@ -13,6 +13,7 @@
 
 #include "cpu.h"
 #include "ioport.h"
+#include "irq.h"
 #include "memory.h"
 #include "vclock.h"
 #include "vmstate.h"
@@ -34,6 +35,8 @@ struct drive_config {
     enum drive_kind kind;
     char *path;
     bool readonly;
+    /* IDE unit 0-3 (hda-hdd; a CD-ROM is usually 2, hdc) or floppy 0-1. */
+    unsigned unit;
 };
 
 struct machine_config {
@@ -44,7 +47,9 @@ struct machine_config {
     char *kernel_path; /* direct kernel boot: multiboot or Linux bzImage */
     char *initrd_path;
     char *append;
-    char *boot_order; /* e.g. "cda": CD, hard disk, floppy */
+    char *boot_order;   /* e.g. "cda": CD, hard disk, floppy */
+    char *name;         /* the VM's name, for the sound stream and titles */
+    char *audio_output; /* "pulse" or "none" */
     struct drive_config drives[MACHINE_MAX_DRIVES];
     unsigned nr_drives;
     bool no_reboot;     /* a triple fault or reset request ends the run */
@@ -67,6 +72,18 @@ struct machine_device {
 };
 
 enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
+
+/* Mouse buttons as a mask, in the bit order of the PS/2 protocol. */
+enum { MOUSE_BUTTON_LEFT = 1, MOUSE_BUTTON_RIGHT = 2, MOUSE_BUTTON_MIDDLE = 4 };
+
+/* Where keyboard and mouse input from the front ends goes: the machine's
+ * keyboard controller registers itself here. Keys are qnum codes
+ * (display/keymap.h). */
+struct machine_input {
+    void (*key)(void *opaque, unsigned qnum, bool down);
+    void (*pointer)(void *opaque, int dx, int dy, int dz, unsigned buttons);
+    void *opaque;
+};
 
 typedef void (*machine_work_fn)(struct machine *m, void *data);
 
@@ -103,9 +120,41 @@ struct machine {
     size_t bios_size;
     bool cpu_ready;
 
+    struct machine_input input;
+
     struct debug_exit *debug_exit;
     struct debugcon *debugcon;
     struct debugcon *firmware_log;
+    struct display *display; /* the guest screen, painted by the VGA */
+    struct vga *vga;
+
+    /* The PC chipset. */
+    struct irq_line cpu_intr; /* the PIC's output to the CPU's INTR pin */
+    struct pic *pic;
+    struct pit *pit;
+    struct rtc *rtc;
+    struct isa_dma *dma;
+    struct serial *serial[4]; /* COM1-COM4 */
+    struct port92 *port92;
+
+    /* Signals devices send to the machine itself: the A20 gate (level) and
+     * a system reset request (a rising edge). */
+    struct irq_line a20_line;
+    struct irq_line reset_line;
+    struct pci_bus *pci;
+    struct i440fx *i440fx;
+    struct piix3 *piix3;
+    struct fw_cfg *fw_cfg;
+    struct i8042 *i8042;
+    bool a20_from_kbc;
+    bool a20_from_port92;
+    struct audio *audio;
+    struct vtimer audio_timer;
+    struct pcspk *pcspk;
+    struct ide_controller *ide;
+    struct ide_pci *ide_pci;
+    struct vga_pci *vga_pci;
+    struct fdc *fdc;
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
@@ -135,8 +184,21 @@ void machine_power_off(struct machine *m);
 void machine_pause(struct machine *m);
 void machine_resume(struct machine *m);
 
+/* Input from the front ends (SDL, VNC, D-Bus), on the vCPU thread; dropped
+ * when the machine has no keyboard or mouse. Relative motion, dy positive
+ * downwards; dz positive towards the user. */
+void machine_key_event(struct machine *m, unsigned qnum, bool down);
+void machine_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons);
+
+/* Thread-safe forms, for front-end threads: queued to the vCPU thread. */
+void machine_post_key_event(struct machine *m, unsigned qnum, bool down);
+void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons);
+
 /* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
 void machine_set_a20(struct machine *m, bool enabled);
+
+/* Work that powers the machine off and ends the run (a window closed). */
+void machine_work_quit(struct machine *m, void *data);
 
 /* Thread-safe: queues fn to run on the vCPU thread and wakes it. */
 void machine_post(struct machine *m, machine_work_fn fn, void *data);

@@ -10,6 +10,9 @@
 
 #include <glib.h>
 
+#include "display/framebuffer.h"
+#include "display/sdl.h"
+#include "display/vnc.h"
 #include "machine.h"
 
 struct engine_options {
@@ -19,7 +22,16 @@ struct engine_options {
     gchar *kernel;
     gchar *initrd;
     gchar *append;
+    gchar *vgabios;
+    gchar *screenshot;
     gboolean headless;
+    gchar *display;
+    gboolean integer_scaling;
+    gchar *vnc;
+    gchar *vnc_password_file;
+    gchar *audio;
+    gchar *boot;
+    gchar *name;
     gchar *serial;
     gchar *debugcon;
     gchar *firmware_log;
@@ -27,6 +39,9 @@ struct engine_options {
     gboolean trace;
     gint timeout_seconds;
     gboolean dump_state;
+    gchar *hd[4];
+    gchar *cdrom;
+    gchar *fd[2];
 };
 
 struct engine {
@@ -52,6 +67,53 @@ static gboolean quit_main_loop_cb(gpointer loop)
 {
     g_main_loop_quit(loop);
     return G_SOURCE_REMOVE;
+}
+
+/* The screen's consumers in this process: an SDL window, a VNC server. */
+struct front_ends {
+    struct sdl_window *sdl;
+    struct vnc_server *vnc;
+};
+
+static gchar *read_password_file(const char *path, GError **error)
+{
+    gchar *contents;
+    if (!g_file_get_contents(path, &contents, NULL, error))
+        return NULL;
+    contents[strcspn(contents, "\r\n")] = 0;
+    return contents;
+}
+
+static bool start_front_ends(struct front_ends *front, struct machine *m,
+                             const struct engine_options *opt, GError **error)
+{
+    const char *display = opt->display ? opt->display : opt->headless ? "none" : "sdl";
+    if (strcmp(display, "sdl") == 0) {
+        front->sdl = sdl_window_create(m, m->display, opt->integer_scaling, error);
+        if (!front->sdl)
+            return false;
+    } else if (strcmp(display, "none") != 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--display %s: use sdl or none", display);
+        return false;
+    }
+    if (opt->vnc) {
+        gchar *password = NULL;
+        if (opt->vnc_password_file &&
+            !(password = read_password_file(opt->vnc_password_file, error)))
+            return false;
+        front->vnc = vnc_server_create(m, m->display, opt->vnc, password, error);
+        g_free(password);
+        if (!front->vnc)
+            return false;
+    }
+    return true;
+}
+
+static void stop_front_ends(struct front_ends *front)
+{
+    vnc_server_destroy(front->vnc);
+    sdl_window_destroy(front->sdl);
 }
 
 static gpointer vcpu_thread(gpointer data)
@@ -97,8 +159,28 @@ int main(int argc, char **argv)
          "FILE"},
         {"append", 0, 0, G_OPTION_ARG_STRING, &opt.append, "Kernel command line for --kernel",
          "CMDLINE"},
+        {"vgabios", 0, 0, G_OPTION_ARG_FILENAME, &opt.vgabios,
+         "VGA BIOS image mapped at 0xc0000 (default: SeaBIOS's vgabios-stdvga.bin if "
+         "installed)",
+         "FILE"},
+        {"screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt.screenshot,
+         "Write the screen as PNG to FILE when the run ends", "FILE"},
         {"headless", 0, 0, G_OPTION_ARG_NONE, &opt.headless,
          "No display; serial port on standard output", NULL},
+        {"display", 0, 0, G_OPTION_ARG_STRING, &opt.display,
+         "Where the screen goes: sdl (a window, the default) or none", "KIND"},
+        {"integer-scaling", 0, 0, G_OPTION_ARG_NONE, &opt.integer_scaling,
+         "Scale the SDL window's picture by whole multiples only", NULL},
+        {"vnc", 0, 0, G_OPTION_ARG_STRING, &opt.vnc,
+         "Serve the screen over VNC at HOST:PORT (HOST defaults to 127.0.0.1)", "HOST:PORT"},
+        {"vnc-password-file", 0, 0, G_OPTION_ARG_FILENAME, &opt.vnc_password_file,
+         "Require the VNC password in FILE (its first line)", "FILE"},
+        {"audio", 0, 0, G_OPTION_ARG_STRING, &opt.audio,
+         "Sound output: pulse or none (default pulse, none when headless)", "KIND"},
+        {"boot", 0, 0, G_OPTION_ARG_STRING, &opt.boot,
+         "Boot order for the firmware: a floppy, c hard disk, d CD-ROM (default cad)", "ORDER"},
+        {"name", 0, 0, G_OPTION_ARG_STRING, &opt.name,
+         "The VM's name, for window titles and the sound stream", "NAME"},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
          "COM1 output: stdio, none or a file (default stdio when headless)", "WHERE"},
         {"debugcon", 0, 0, G_OPTION_ARG_STRING, &opt.debugcon,
@@ -113,6 +195,14 @@ int main(int argc, char **argv)
          "Stop after this many seconds with exit status 6", "SECONDS"},
         {"dump-state", 0, 0, G_OPTION_ARG_NONE, &opt.dump_state,
          "Print every device's state when the run ends", NULL},
+        {"hda", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[0], "Primary master disk image", "FILE"},
+        {"hdb", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[1], "Primary slave disk image", "FILE"},
+        {"hdc", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[2], "Secondary master disk image", "FILE"},
+        {"hdd", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[3], "Secondary slave disk image", "FILE"},
+        {"cdrom", 0, 0, G_OPTION_ARG_FILENAME, &opt.cdrom,
+         "CD-ROM image (ISO) on the secondary master", "FILE"},
+        {"fda", 0, 0, G_OPTION_ARG_FILENAME, &opt.fd[0], "Floppy image in drive A:", "FILE"},
+        {"fdb", 0, 0, G_OPTION_ARG_FILENAME, &opt.fd[1], "Floppy image in drive B:", "FILE"},
         {NULL, 0, 0, 0, NULL, NULL, NULL},
     };
 
@@ -138,8 +228,34 @@ int main(int argc, char **argv)
         fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
         return MACHINE_EXIT_ERROR;
     }
+    const char *default_vgabios = "/usr/share/seabios/vgabios-stdvga.bin";
+    if (opt.vgabios)
+        config.vgabios_path = opt.vgabios;
+    else if (g_file_test(default_vgabios, G_FILE_TEST_EXISTS))
+        config.vgabios_path = g_strdup(default_vgabios);
     config.no_reboot = opt.no_reboot;
     config.trace = opt.trace;
+    config.boot_order = opt.boot;
+    config.name = opt.name ? opt.name : g_strdup("Vivarium");
+    config.audio_output = opt.audio ? opt.audio : g_strdup(opt.headless ? "none" : "pulse");
+    for (unsigned i = 0; i < 4; i++) {
+        if (opt.hd[i])
+            config.drives[config.nr_drives++] =
+                (struct drive_config){.kind = DRIVE_DISK, .path = opt.hd[i], .unit = i};
+    }
+    if (opt.cdrom) {
+        if (opt.hd[2]) {
+            fprintf(stderr, "vivarium-engine: --cdrom and --hdc both want the secondary master\n");
+            return MACHINE_EXIT_ERROR;
+        }
+        config.drives[config.nr_drives++] =
+            (struct drive_config){.kind = DRIVE_CDROM, .path = opt.cdrom, .unit = 2};
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if (opt.fd[i])
+            config.drives[config.nr_drives++] =
+                (struct drive_config){.kind = DRIVE_FLOPPY, .path = opt.fd[i], .unit = i};
+    }
     const char *default_out = opt.headless ? "stdio" : "none";
     config.serial_out = open_output(opt.serial ? opt.serial : default_out, stdout, &error);
     if (!error)
@@ -160,15 +276,34 @@ int main(int argc, char **argv)
         return MACHINE_EXIT_ERROR;
     }
 
+    struct front_ends front = {0};
+    if (!start_front_ends(&front, engine.machine, &opt, &error)) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        g_error_free(error);
+        stop_front_ends(&front);
+        machine_destroy(engine.machine);
+        return MACHINE_EXIT_ERROR;
+    }
+
     engine.loop = g_main_loop_new(NULL, FALSE);
     if (opt.timeout_seconds > 0)
         g_timeout_add_seconds((guint)opt.timeout_seconds, timeout_cb, &engine);
     GThread *vcpu = g_thread_new("vcpu", vcpu_thread, &engine);
     g_main_loop_run(engine.loop);
     g_thread_join(vcpu);
+    stop_front_ends(&front);
 
     if (opt.dump_state)
         machine_dump_state(engine.machine, stderr);
+    if (opt.screenshot) {
+        /* The vCPU thread has ended, so this thread may paint one last
+         * frame of what the guest left on the screen. */
+        display_update(engine.machine->display);
+        if (!display_screenshot_png(engine.machine->display->fb, opt.screenshot, &error)) {
+            fprintf(stderr, "vivarium-engine: %s\n", error->message);
+            g_clear_error(&error);
+        }
+    }
     machine_destroy(engine.machine);
     g_main_loop_unref(engine.loop);
     fflush(stdout);

@@ -5,7 +5,7 @@
  *            count, i64 creation time (us), u64 RAM size, char backend[16],
  *            12 reserved bytes, u32 CRC-32 of the 60 bytes before it
  *   section  u32 kind, u32 version, u8 name length, name, u64 payload
- *            length, payload, u32 CRC-32 of the payload
+ *            length, payload, u32 CRC-32 of all the section's bytes before it
  * Sections: "CPU " (struct x86_state through its state table), "CLK " (the
  * virtual time), one "DEV " per device (its state table), "RAM " (guest RAM,
  * deflated with zlib). Unknown section kinds are refused: a reader that
@@ -73,13 +73,14 @@ static void append_section(GByteArray *out, uint32_t kind, uint32_t version, con
                            const uint8_t *payload, size_t len)
 {
     size_t name_len = strlen(name);
+    size_t start = out->len;
     append_le(out, kind, 4);
     append_le(out, version, 4);
     append_le(out, name_len, 1);
     g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
     append_le(out, len, 8);
     g_byte_array_append(out, payload, (guint)len);
-    append_le(out, crc32(0, payload, (uInt)len), 4);
+    append_le(out, crc32(0, out->data + start, (uInt)(out->len - start)), 4);
 }
 
 static bool deflate_ram(struct machine *m, GByteArray *out, GError **error)
@@ -254,7 +255,7 @@ static bool parse_header(const uint8_t *data, size_t len, struct snapshot_info *
 static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct section *s,
                           GError **error)
 {
-    size_t p = *pos;
+    size_t start = *pos, p = *pos;
     if (len - p < 9)
         return refuse(error, "the snapshot is truncated (in a section header)");
     s->kind = (uint32_t)get_le(data + p, 4);
@@ -272,7 +273,7 @@ static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct s
         return refuse(error, "the snapshot is truncated (section %s)", s->name);
     s->payload = data + p;
     p += s->len;
-    if (get_le(data + p, 4) != crc32(0, s->payload, (uInt)s->len) && !skip_checksums())
+    if (get_le(data + p, 4) != crc32(0, data + start, (uInt)(p - start)) && !skip_checksums())
         return refuse(error, "the snapshot's section %s is damaged (checksum mismatch)", s->name);
     *pos = p + 4;
     return true;

@@ -68,6 +68,11 @@ void audio_destroy(struct audio *audio)
     g_free(audio);
 }
 
+bool audio_has_output(const struct audio *audio)
+{
+    return audio->pulse != NULL;
+}
+
 void audio_add_source(struct audio *audio, struct audio_source *source)
 {
     source->next = audio->sources;

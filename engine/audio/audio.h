@@ -31,6 +31,9 @@ struct audio *audio_create(struct vclock *clock, const char *output, const char 
                            GError **error);
 void audio_destroy(struct audio *audio);
 
+/* Whether the mixed sound goes anywhere (a PulseAudio stream is open). */
+bool audio_has_output(const struct audio *audio);
+
 void audio_add_source(struct audio *audio, struct audio_source *source);
 
 /* The mixer's periodic step, run on the vCPU thread by the machine: renders
