@@ -150,6 +150,8 @@ void dbt_cache_flush(struct dbt *d)
     memset(d->hash, 0, sizeof(d->hash));
     d->nr_blocks = 0;
     d->buffer_used = d->buffer + 64;
+    d->chain_site = 0;
+    d->flush_count++;
     d->stats.flushes++;
 }
 
@@ -210,6 +212,14 @@ void dbt_cache_invalidate_page(struct dbt *d, uint32_t page)
      * among them) until the next flush reclaims it. */
     g_hash_table_remove(d->pages, GUINT_TO_POINTER(page));
     d->stats.invalidations++;
+}
+
+void dbt_cache_chain(struct dbt *d, uint32_t site, const struct dbt_block *to)
+{
+    uint8_t *jump = d->buffer + site;
+    int32_t rel = (int32_t)(to->code - (jump + 5));
+    memcpy(jump + 1, &rel, 4);
+    d->stats.chains++;
 }
 
 size_t dbt_cache_bytes_used(const struct dbt *d)

@@ -21,8 +21,9 @@
 #include "../memory.h"
 #include "../vclock.h"
 
-/* How many blocks run between looks at the clock. */
-#define DBT_CLOCK_CHECK_BLOCKS 64
+/* How many blocks run between looks at the clock and stop requests:
+ * counted by translated code across chained blocks, and by the loop. */
+#define DBT_CLOCK_CHECK_BLOCKS 256
 
 static struct dbt *dbt_of(struct cpu *cpu)
 {
@@ -167,16 +168,24 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
     struct cpu *cpu = in->cpu;
     typedef void (*enter_fn)(struct interp *, const void *);
     enter_fn enter = (enter_fn)(uintptr_t)d->enter;
-    for (unsigned n = 1;; n++) {
+    for (;;) {
         if (s->shutdown)
             return CPU_EXIT_SHUTDOWN;
         d->smc_hit = 0;
+        uint32_t site = d->chain_site;
+        uint64_t epoch = d->flush_count;
+        d->chain_site = 0;
         struct dbt_block *b = NULL;
         bool step = s->halted || s->irq_inhibited || (s->eflags & X86_FLAG_TF) || cpu->trace ||
                     interrupt_deliverable(in);
+        uint32_t from_page = d->running_page;
         if (!step)
             b = find_block(d);
         if (b) {
+            /* The previous block left by a chainable exit straight to
+             * this one, in the same page and mode: link them. */
+            if (site && d->flush_count == epoch && (b->phys & ~0xfffu) == from_page)
+                dbt_cache_chain(d, site, b);
             d->stats.blocks_executed++;
             in->instructions += b->guest_insns;
             enter(in, b->code);
@@ -188,9 +197,11 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
         }
         if (cpu->stop_requested)
             return CPU_EXIT_STOP;
-        if (n % DBT_CLOCK_CHECK_BLOCKS == 0 && deadline_ns != INT64_MAX && cpu->clock &&
-            vclock_now(cpu->clock) >= deadline_ns)
-            return CPU_EXIT_STOP;
+        if (--d->budget <= 0) {
+            d->budget = DBT_CLOCK_CHECK_BLOCKS;
+            if (deadline_ns != INT64_MAX && cpu->clock && vclock_now(cpu->clock) >= deadline_ns)
+                return CPU_EXIT_STOP;
+        }
     }
 }
 
@@ -227,10 +238,10 @@ static void dbt_print_stats(const struct dbt *d, FILE *out)
     fprintf(out,
             "dbt: %" G_GUINT64_FORMAT " blocks translated, %" G_GUINT64_FORMAT
             " run, %" G_GUINT64_FORMAT " instructions interpreted, %" G_GUINT64_FORMAT
-            " flushes, %" G_GUINT64_FORMAT " pages invalidated; code cache %zu of %zu KiB, "
-            "%u of %u blocks\n",
+            " flushes, %" G_GUINT64_FORMAT " pages invalidated, %" G_GUINT64_FORMAT
+            " exits chained; code cache %zu of %zu KiB, %u of %u blocks\n",
             d->stats.blocks_translated, d->stats.blocks_executed, d->stats.insns_interpreted,
-            d->stats.flushes, d->stats.invalidations, dbt_cache_bytes_used(d) / 1024,
+            d->stats.flushes, d->stats.invalidations, d->stats.chains, dbt_cache_bytes_used(d) / 1024,
             d->buffer_size / 1024, d->nr_blocks, DBT_MAX_BLOCKS);
 }
 

@@ -54,6 +54,7 @@ struct dbt_stats {
     uint64_t insns_interpreted; /* by the fallback and interpreted steps */
     uint64_t flushes;
     uint64_t invalidations; /* pages dropped for self-modifying code */
+    uint64_t chains;        /* block exits patched to jump straight on */
 };
 
 struct dbt {
@@ -87,6 +88,16 @@ struct dbt {
      * block ran): leave the block and revalidate the caches. */
     bool state_changed;
 
+    /* Blocks left before translated code must return to the dispatch
+     * loop (to look at the clock and stop requests); every block entry
+     * counts it down. */
+    int32_t budget;
+    /* Set by a block exit that may be chained: the offset in the buffer
+     * of the exit's jump, which the dispatch loop points at the next block
+     * when that one is in the same page. */
+    uint32_t chain_site;
+    uint64_t flush_count; /* a chain site is only patched within one epoch */
+
     struct dbt_stats stats;
 };
 
@@ -108,6 +119,8 @@ struct dbt_block *dbt_cache_new_block(struct dbt *d);
 void dbt_cache_insert(struct dbt *d, struct dbt_block *b);
 /* Drops every block translated from the page. */
 void dbt_cache_invalidate_page(struct dbt *d, uint32_t page);
+/* Points the chainable exit at site (an offset in the buffer) at a block. */
+void dbt_cache_chain(struct dbt *d, uint32_t site, const struct dbt_block *to);
 size_t dbt_cache_bytes_used(const struct dbt *d);
 
 /* translate.c: translates the block at CS:EIP, whose first byte is at

@@ -49,6 +49,8 @@
 #define OFF_REG(r) ((int32_t)(offsetof(struct interp, state.regs) + 4 * (r)))
 #define OFF_EIP    ((int32_t)offsetof(struct interp, state.eip))
 #define OFF_EFLAGS ((int32_t)offsetof(struct interp, state.eflags))
+#define OFF_BUDGET  ((int32_t)offsetof(struct dbt, budget))
+#define OFF_CHAIN   ((int32_t)offsetof(struct dbt, chain_site))
 #define FLAGS_ALL                                                                                  \
     (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF)
 
@@ -58,6 +60,7 @@ struct tctx {
     const ZydisDecodedInstruction *z;
     const ZydisDecodedOperand *ops;
     uint32_t eip, next;
+    uint32_t block_eip;
     bool synced; /* the current instruction's first helper call is emitted */
     /* Guest flags RFLAGS holds, and those of them EFLAGS in memory does not
      * (dirty is always a subset of host_valid). */
@@ -320,6 +323,27 @@ static void emit_exit(struct tctx *t, uint32_t eip)
     flush_flags(t);
     emit_store_imm32(&t->e, OFF_EIP, eip);
     emit_jmp_to(&t->e, t->d->epilogue);
+}
+
+/* Leaves the block for eip, by a jump the dispatch loop may later point
+ * straight at the block for eip. Only targets in the block's own page
+ * qualify: they share its translation, so the link holds as long as both
+ * blocks do, and both go when the page is invalidated. */
+static void emit_exit_chain(struct tctx *t, uint32_t eip)
+{
+    struct emitter *e = &t->e;
+    uint32_t cs_base = t->d->in.state.sregs[S_CS].base;
+    if (((cs_base + eip) >> GUEST_PAGE_SHIFT) != ((cs_base + t->block_eip) >> GUEST_PAGE_SHIFT)) {
+        emit_exit(t, eip);
+        return;
+    }
+    flush_flags(t);
+    uint8_t *site = e->p;
+    emit8(e, 0xe9); /* jmp rel32, falling through until chained */
+    emit32(e, 0);
+    emit_store_imm32(e, OFF_EIP, eip);
+    emit_store_imm32(e, OFF_CHAIN, (uint32_t)(site - t->d->buffer));
+    emit_jmp_to(e, t->d->epilogue);
 }
 
 /* --- Instructions ------------------------------------------------------------- */
@@ -732,11 +756,11 @@ static bool tr_jcc(struct tctx *t, unsigned cc)
     need_host_flags(t, cc_flags(cc));
     uint32_t host_valid = t->host_valid, dirty = t->dirty;
     uint8_t *taken = emit_jcc_fwd(&t->e, cc);
-    emit_exit(t, t->next);
+    emit_exit_chain(t, t->next);
     emit_patch(&t->e, taken, t->e.p);
     t->host_valid = host_valid;
     t->dirty = dirty;
-    emit_exit(t, target);
+    emit_exit_chain(t, target);
     return true;
 }
 
@@ -755,7 +779,7 @@ static bool tr_call(struct tctx *t)
     emit_call(e, (const void *)dbt_helper_push);
     flags_clobbered(t);
     t->synced = true;
-    emit_exit(t, target);
+    emit_exit_chain(t, target);
     return true;
 }
 
@@ -814,7 +838,7 @@ static enum tr_result translate_insn(struct tctx *t)
         uint32_t target;
         if (!branch_target(t, &target))
             return TR_FALLBACK;
-        emit_exit(t, target);
+        emit_exit_chain(t, target);
         return TR_END;
     }
     case ZYDIS_MNEMONIC_CALL:
@@ -900,6 +924,16 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
 
     struct tctx t = {.d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}};
     const uint8_t *code = t.e.p;
+    t.block_eip = eip;
+    /* Every entry, from the dispatch loop or a chained block, counts down
+     * the budget and returns to the loop when it runs out. */
+    emit8(&t.e, 0x83); /* sub dword [rbx + budget], 1 */
+    emit_modrm_rbx(&t.e, 5, OFF_BUDGET);
+    emit8(&t.e, 1);
+    uint8_t *body = emit_jcc_fwd(&t.e, CC_NS);
+    emit_store_imm32(&t.e, OFF_EIP, eip);
+    emit_jmp_to(&t.e, d->epilogue);
+    emit_patch(&t.e, body, t.e.p);
     uint32_t cur = eip;
     unsigned pos = off;
     unsigned count = 0;
@@ -921,7 +955,7 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
                 d->nr_blocks--;
                 return NULL;
             }
-            emit_exit(&t, cur);
+            emit_exit_chain(&t, cur);
             break;
         }
         t.z = &z;
@@ -942,7 +976,7 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
         }
         cur = t.next;
         if (!ended && last_room) {
-            emit_exit(&t, cur);
+            emit_exit_chain(&t, cur);
             ended = true;
         }
     }
