@@ -47,6 +47,7 @@ uint32_t dbt_helper_load(struct interp *in, uint32_t offset, uint32_t info, uint
 {
     if (info & DBT_INFO_SYNC)
         sync_state(in, eip);
+    dbt_of_interp(in)->stats.slow_accesses++;
     return mem_read(in, info & 7, offset, (info >> 4) & 7);
 }
 
@@ -55,6 +56,7 @@ uint32_t dbt_helper_store(struct interp *in, uint32_t offset, uint32_t info, uin
 {
     if (info & DBT_INFO_SYNC)
         sync_state(in, eip);
+    dbt_of_interp(in)->stats.slow_accesses++;
     mem_write(in, info & 7, offset, (info >> 4) & 7, value);
     return dbt_of_interp(in)->smc_hit;
 }
@@ -74,6 +76,23 @@ uint32_t dbt_helper_pop(struct interp *in, uint32_t info, uint32_t eip)
     return pop(in, (info >> 4) & 7);
 }
 
+void dbt_helper_ret(struct interp *in, uint32_t release, uint32_t size, uint32_t eip)
+{
+    struct x86_state *s = &in->state;
+    sync_state(in, eip);
+    uint32_t target = stack_peek(in, 0, size);
+    if (size == 2)
+        target &= 0xffff;
+    if (target > s->sregs[S_CS].limit)
+        raise_gp(in, 0);
+    pop(in, size);
+    if (stack_size(s) == 4)
+        s->regs[R_ESP] += release;
+    else
+        s->regs[R_ESP] = (s->regs[R_ESP] & 0xffff0000u) | ((s->regs[R_ESP] + release) & 0xffff);
+    s->eip = target;
+}
+
 /* Runs interp_step() from inside run(): the step arms its own fault
  * handler, so ours is put back afterwards. */
 static bool step_interp(struct dbt *d)
@@ -84,6 +103,7 @@ static bool step_interp(struct dbt *d)
     bool running = interp_step(in);
     memcpy(in->fault_jmp, saved, sizeof(saved));
     d->stats.insns_interpreted++;
+    dbt_segments_changed(d);
     return running;
 }
 
@@ -100,7 +120,37 @@ static uint32_t mode_flags(const struct x86_state *s)
         flags |= DBT_MODE_CODE32;
     if (stack_size(s) == 4)
         flags |= DBT_MODE_STACK32;
+    if (cpl_of(s) == 3)
+        flags |= DBT_MODE_USER;
     return flags;
+}
+
+/* The checks of seg_linear() (seg.c) that depend on the segment alone,
+ * done once per change rather than per access. */
+void dbt_segments_changed(struct dbt *d)
+{
+    const struct x86_state *s = &d->in.state;
+    bool checked = in_pmode(s) && !(s->eflags & X86_FLAG_VM);
+    for (int r = 0; r < X86_NR_SREGS; r++) {
+        const struct x86_segment *seg = &s->sregs[r];
+        uint64_t end = (uint64_t)seg->limit + 1;
+        uint64_t read_end = end, write_end = end;
+        if (checked) {
+            unsigned type = seg->attrib & X86_DESC_TYPE_MASK;
+            bool code = type & 0x8;
+            if (!(seg->attrib & X86_DESC_P) || (!code && (type & 0x4))) {
+                read_end = write_end = 0; /* not present, or expand-down */
+            } else if (code) {
+                write_end = 0;
+                if (!(type & 0x2))
+                    read_end = 0;
+            } else if (!(type & 0x2)) {
+                write_end = 0;
+            }
+        }
+        d->seg_end[0][r] = read_end;
+        d->seg_end[1][r] = write_end;
+    }
 }
 
 uint32_t dbt_helper_interp(struct interp *in, uint32_t eip, uint32_t next)
@@ -211,6 +261,7 @@ static enum cpu_exit dbt_run(struct cpu *cpu, int64_t deadline_ns)
     struct interp *in = &d->in;
     if (__builtin_setjmp(in->fault_jmp)) {
         handle_raised_exception(in);
+        dbt_segments_changed(d);
         if (in->state.shutdown)
             return CPU_EXIT_SHUTDOWN;
     }
@@ -229,6 +280,7 @@ static bool dbt_init(struct cpu *cpu, GError **error)
         return false;
     }
     x86_state_reset(&d->in.state);
+    dbt_segments_changed(d);
     cpu->backend_data = d;
     return true;
 }
@@ -239,10 +291,11 @@ static void dbt_print_stats(const struct dbt *d, FILE *out)
             "dbt: %" G_GUINT64_FORMAT " blocks translated, %" G_GUINT64_FORMAT
             " run, %" G_GUINT64_FORMAT " instructions interpreted, %" G_GUINT64_FORMAT
             " flushes, %" G_GUINT64_FORMAT " pages invalidated, %" G_GUINT64_FORMAT
-            " exits chained; code cache %zu of %zu KiB, %u of %u blocks\n",
+            " exits chained, %" G_GUINT64_FORMAT
+            " slow memory accesses; code cache %zu of %zu KiB, %u of %u blocks\n",
             d->stats.blocks_translated, d->stats.blocks_executed, d->stats.insns_interpreted,
-            d->stats.flushes, d->stats.invalidations, d->stats.chains, dbt_cache_bytes_used(d) / 1024,
-            d->buffer_size / 1024, d->nr_blocks, DBT_MAX_BLOCKS);
+            d->stats.flushes, d->stats.invalidations, d->stats.chains, d->stats.slow_accesses,
+            dbt_cache_bytes_used(d) / 1024, d->buffer_size / 1024, d->nr_blocks, DBT_MAX_BLOCKS);
 }
 
 static void dbt_destroy(struct cpu *cpu)
@@ -273,6 +326,7 @@ static void dbt_set_state(struct cpu *cpu, const struct x86_state *state)
     in->tsc_offset = 0;
     in->tsc_offset = (int64_t)(state->msr.tsc - read_tsc(in));
     interp_state_changed(in);
+    dbt_segments_changed(d);
     /* Blocks are keyed by physical address and mode, so they stay valid;
      * a block running now (this came from an I/O handler) must end. */
     d->state_changed = true;

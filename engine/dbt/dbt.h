@@ -37,8 +37,9 @@ struct dbt_block {
  * (CPL, paging, segment bases and limits of data segments) is looked at by
  * the helpers when the code runs. */
 enum {
-    DBT_MODE_CODE32 = 1u << 0, /* 32-bit code segment */
-    DBT_MODE_STACK32 = 1u << 1 /* SS.B: ESP rather than SP */
+    DBT_MODE_CODE32 = 1u << 0,  /* 32-bit code segment */
+    DBT_MODE_STACK32 = 1u << 1, /* SS.B: ESP rather than SP */
+    DBT_MODE_USER = 1u << 2     /* CPL 3: user-mode page rights */
 };
 
 struct dbt_page;
@@ -55,6 +56,7 @@ struct dbt_stats {
     uint64_t flushes;
     uint64_t invalidations; /* pages dropped for self-modifying code */
     uint64_t chains;        /* block exits patched to jump straight on */
+    uint64_t slow_accesses; /* memory accesses through the helpers */
 };
 
 struct dbt {
@@ -97,6 +99,12 @@ struct dbt {
      * when that one is in the same page. */
     uint32_t chain_site;
     uint64_t flush_count; /* a chain site is only patched within one epoch */
+
+    /* Per segment register, for reads [0] and writes [1]: one past the
+     * last offset the inline fast path may access, or 0 when every access
+     * must take the helper (expand-down, unusable or not present). Kept
+     * current by dbt_segments_changed(). */
+    uint64_t seg_end[2][X86_NR_SREGS];
 
     struct dbt_stats stats;
 };
@@ -141,5 +149,9 @@ uint32_t dbt_helper_store(struct interp *in, uint32_t offset, uint32_t info, uin
 uint32_t dbt_helper_push(struct interp *in, uint32_t value, uint32_t info, uint32_t eip);
 uint32_t dbt_helper_pop(struct interp *in, uint32_t info, uint32_t eip);
 uint32_t dbt_helper_interp(struct interp *in, uint32_t eip, uint32_t next);
+/* A near RET: pops the target (checked against CS) and release bytes. */
+void dbt_helper_ret(struct interp *in, uint32_t release, uint32_t size, uint32_t eip);
+/* Recomputes seg_end after the segment registers or the mode changed. */
+void dbt_segments_changed(struct dbt *d);
 
 #endif

@@ -49,8 +49,20 @@
 #define OFF_REG(r) ((int32_t)(offsetof(struct interp, state.regs) + 4 * (r)))
 #define OFF_EIP    ((int32_t)offsetof(struct interp, state.eip))
 #define OFF_EFLAGS ((int32_t)offsetof(struct interp, state.eflags))
-#define OFF_BUDGET  ((int32_t)offsetof(struct dbt, budget))
-#define OFF_CHAIN   ((int32_t)offsetof(struct dbt, chain_site))
+#define OFF_BUDGET ((int32_t)offsetof(struct dbt, budget))
+#define OFF_CHAIN  ((int32_t)offsetof(struct dbt, chain_site))
+#define OFF_TLB    ((int32_t)offsetof(struct interp, tlb))
+#define TLB_LINEAR ((int32_t)offsetof(struct interp_tlb_entry, linear))
+#define TLB_PHYS   ((int32_t)offsetof(struct interp_tlb_entry, phys))
+#define TLB_PAGE   ((int32_t)offsetof(struct interp_tlb_entry, page))
+#define TLB_PERMS  ((int32_t)offsetof(struct interp_tlb_entry, perms))
+#define OFF_SEG_BASE(s)                                                                            \
+    ((int32_t)(offsetof(struct interp, state.sregs) + (s) * sizeof(struct x86_segment) +           \
+               offsetof(struct x86_segment, base)))
+#define OFF_SEG_END(w, s) ((int32_t)(offsetof(struct dbt, seg_end) + ((w)*X86_NR_SREGS + (s)) * 8))
+
+_Static_assert(sizeof(struct interp_tlb_entry) == 24, "the fast path indexes 24-byte TLB entries");
+
 #define FLAGS_ALL                                                                                  \
     (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF)
 
@@ -61,7 +73,7 @@ struct tctx {
     const ZydisDecodedOperand *ops;
     uint32_t eip, next;
     uint32_t block_eip;
-    bool synced; /* the current instruction's first helper call is emitted */
+    uint32_t flags; /* the block's DBT_MODE_* */
     /* Guest flags RFLAGS holds, and those of them EFLAGS in memory does not
      * (dirty is always a subset of host_valid). */
     uint32_t host_valid;
@@ -248,14 +260,124 @@ static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
         emit_movzx16(e, H_RSI, H_RSI);
 }
 
-static uint32_t mem_info(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+static uint32_t mem_info(const ZydisDecodedOperand *o, unsigned size)
 {
-    uint32_t info = (uint32_t)(o->mem.segment - ZYDIS_REGISTER_ES) | (size << 4);
-    if (!t->synced) {
-        info |= DBT_INFO_SYNC;
-        t->synced = true;
+    /* Every helper records the instruction's start state: translated
+     * instructions change no guest state before their last access (see
+     * end_rmw), so the state at any access is the state at the start. */
+    return (uint32_t)(o->mem.segment - ZYDIS_REGISTER_ES) | (size << 4) | DBT_INFO_SYNC;
+}
+
+/* [rbx + index*8 + disp32] */
+static void emit_modrm_rbx_index8(struct emitter *e, unsigned reg, unsigned index, int32_t disp)
+{
+    emit8(e, (uint8_t)(0x84 | ((reg & 7) << 3)));
+    emit8(e, (uint8_t)(0xc0 | ((index & 7) << 3) | H_RBX));
+    emit32(e, (uint32_t)disp);
+}
+
+/* The inline fast path of a memory access at offset ESI: the segment's
+ * limit and rights (precomputed as the end of the offsets a plain access
+ * may use), then the interpreter's TLB entry for the page (its linear tag,
+ * rights and RAM host pointer; for writes also that the page holds no
+ * code, and the dirty bit). Leaves the host address in RCX + RAX and
+ * returns the jump to patch to the slow path; RFLAGS is clobbered. */
+static void emit_fast_lookup(struct tctx *t, unsigned seg, unsigned size, bool write,
+                             uint8_t **slow)
+{
+    struct emitter *e = &t->e;
+    const struct dbt *d = t->d;
+    /* lea rcx, [rsi + size]; cmp rcx, [rbx + seg_end]; ja slow */
+    emit8(e, 0x48);
+    emit8(e, 0x8d);
+    emit8(e, 0x4e);
+    emit8(e, (uint8_t)size);
+    emit8(e, 0x48);
+    emit8(e, 0x3b);
+    emit_modrm_rbx(e, H_RCX, OFF_SEG_END(write, seg));
+    slow[0] = emit_jcc_fwd(e, CC_A);
+    /* eax = linear = base + offset; ecx = page of the last byte */
+    emit_load(e, H_RAX, OFF_SEG_BASE(seg), 4);
+    emit8(e, 0x01); /* add eax, esi */
+    emit8(e, 0xf0);
+    emit8(e, 0x8d); /* lea ecx, [rax + size - 1] */
+    emit8(e, 0x48);
+    emit8(e, (uint8_t)(size - 1));
+    emit8(e, 0x81); /* and ecx, ~0xfff */
+    emit8(e, 0xe1);
+    emit32(e, ~0xfffu);
+    /* edx = TLB index * 3 (entries are 24 bytes) */
+    emit_mov_reg(e, H_RDX, H_RAX);
+    emit8(e, 0xc1); /* shr edx, 12 */
+    emit8(e, 0xea);
+    emit8(e, 12);
+    emit8(e, 0x81); /* and edx, INTERP_TLB_SIZE - 1 */
+    emit8(e, 0xe2);
+    emit32(e, INTERP_TLB_SIZE - 1);
+    emit8(e, 0x8d); /* lea edx, [rdx + rdx*2] */
+    emit8(e, 0x14);
+    emit8(e, 0x52);
+    /* A page-crossing access has a last-byte page unlike the entry's. */
+    emit8(e, 0x3b); /* cmp ecx, [entry.linear] */
+    emit_modrm_rbx_index8(e, H_RCX, H_RDX, OFF_TLB + TLB_LINEAR);
+    slow[1] = emit_jcc_fwd(e, CC_NE);
+    bool user = t->flags & DBT_MODE_USER;
+    uint32_t need = write ? ((user ? TLB_WRITE_USER : TLB_WRITE_SUP) | TLB_RAM_WRITE)
+                          : (user ? TLB_READ_USER : TLB_READ_SUP);
+    emit8(e, 0x0f); /* movzx ecx, word [entry.perms] */
+    emit8(e, 0xb7);
+    emit_modrm_rbx_index8(e, H_RCX, H_RDX, OFF_TLB + TLB_PERMS);
+    emit8(e, 0x81); /* and ecx, need */
+    emit8(e, 0xe1);
+    emit32(e, need);
+    emit8(e, 0x81); /* cmp ecx, need */
+    emit8(e, 0xf9);
+    emit32(e, need);
+    slow[2] = emit_jcc_fwd(e, CC_NE);
+    emit8(e, 0x48); /* mov rcx, [entry.page] */
+    emit8(e, 0x8b);
+    emit_modrm_rbx_index8(e, H_RCX, H_RDX, OFF_TLB + TLB_PAGE);
+    if (write) {
+        emit8(e, 0xf6); /* test byte [rcx + flags], MEMORY_PAGE_CODE */
+        emit8(e, 0x41);
+        emit8(e, (uint8_t)offsetof(struct memory_page, flags));
+        emit8(e, MEMORY_PAGE_CODE);
+        slow[3] = emit_jcc_fwd(e, CC_NE);
+    } else {
+        slow[3] = NULL;
     }
-    return info;
+    emit8(e, 0x48); /* mov rcx, [rcx + host] */
+    emit8(e, 0x8b);
+    emit8(e, 0x49);
+    emit8(e, (uint8_t)offsetof(struct memory_page, host));
+    emit8(e, 0x48); /* test rcx, rcx */
+    emit8(e, 0x85);
+    emit8(e, 0xc9);
+    slow[4] = emit_jcc_fwd(e, CC_E);
+    if (write) {
+        /* The dirty bits, as memory_write sets them. */
+        emit8(e, 0x44); /* mov r10d, [entry.phys] */
+        emit8(e, 0x8b);
+        emit_modrm_rbx_index8(e, H_R10, H_RDX, OFF_TLB + TLB_PHYS);
+        emit8(e, 0x41); /* shr r10d, 12 */
+        emit8(e, 0xc1);
+        emit8(e, 0xea);
+        emit8(e, 12);
+        emit_mov_imm64(e, H_R11, (uint64_t)(uintptr_t)d->in.cpu->mem->dirty);
+        emit8(e, 0x43); /* mov byte [r11 + r10], MEMORY_DIRTY_ALL */
+        emit8(e, 0xc6);
+        emit8(e, 0x04);
+        emit8(e, 0x13);
+        emit8(e, MEMORY_DIRTY_ALL);
+    }
+    emit8(e, 0x25); /* and eax, 0xfff */
+    emit32(e, 0xfff);
+}
+
+static void patch_slow(struct tctx *t, uint8_t **slow)
+{
+    for (int k = 0; k < 5; k++)
+        emit_patch(&t->e, slow[k], t->e.p);
 }
 
 /* Loads the memory operand whose offset is in ESI into EAX. */
@@ -263,19 +385,59 @@ static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned
 {
     struct emitter *e = &t->e;
     flush_flags(t);
-    emit_mov_imm(e, H_RDX, mem_info(t, o, size));
+    uint8_t *slow[5];
+    emit_fast_lookup(t, o->mem.segment - ZYDIS_REGISTER_ES, size, false, slow);
+    if (size == 4) {
+        emit8(e, 0x8b); /* mov eax, [rcx + rax] */
+    } else {
+        emit8(e, 0x0f); /* movzx eax, byte/word [rcx + rax] */
+        emit8(e, size == 2 ? 0xb7 : 0xb6);
+    }
+    emit8(e, 0x04);
+    emit8(e, 0x01);
+    uint8_t *done = emit_jmp_fwd(e);
+    patch_slow(t, slow);
+    emit_mov_imm(e, H_RDX, mem_info(o, size));
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_load);
+    emit_patch(e, done, e->p);
     flags_clobbered(t);
 }
 
-/* Leaves the block at the current instruction's end if the helper just
- * called returned non-zero (a write hit the running block's code). */
-static void emit_exit_if_eax(struct tctx *t)
+/* Stores R8D to the memory operand at offset ESI. Leaves in R14D whether
+ * the write hit the running block's code (see emit_exit_if_smc). */
+static void emit_mem_store_only(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
     struct emitter *e = &t->e;
-    emit_test_eax(e);
+    flush_flags(t);
+    uint8_t *slow[5];
+    emit_fast_lookup(t, o->mem.segment - ZYDIS_REGISTER_ES, size, true, slow);
+    emit_opsize(e, size);
+    emit8(e, 0x44); /* mov [rcx + rax], r8d/r8w/r8b */
+    emit8(e, size == 1 ? 0x88 : 0x89);
+    emit8(e, 0x04);
+    emit8(e, 0x01);
+    emit_mov_imm(e, H_R14, 0);
+    uint8_t *done = emit_jmp_fwd(e);
+    patch_slow(t, slow);
+    emit_mov_imm(e, H_RDX, mem_info(o, size));
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_store);
+    emit_mov_reg(e, H_R14, H_RAX);
+    emit_patch(e, done, e->p);
+    flags_clobbered(t);
+}
+
+/* Leaves the block at the current instruction's end if R14D is non-zero
+ * (a write hit the running block's code). */
+static void emit_exit_if_smc(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    emit8(e, 0x45); /* test r14d, r14d */
+    emit8(e, 0x85);
+    emit8(e, 0xf6);
     uint8_t *skip = emit_jcc_fwd(e, CC_E);
     emit_store_imm32(e, OFF_EIP, t->next);
     emit_jmp_to(e, t->d->epilogue);
@@ -283,17 +445,18 @@ static void emit_exit_if_eax(struct tctx *t)
     flags_clobbered(t);
 }
 
-/* Stores R8D to the memory operand at offset ESI. */
+/* Leaves the block at the current instruction's end if the helper just
+ * called returned non-zero. */
+static void emit_exit_if_eax(struct tctx *t)
+{
+    emit_mov_reg(&t->e, H_R14, H_RAX);
+    emit_exit_if_smc(t);
+}
+
 static void emit_mem_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
-    struct emitter *e = &t->e;
-    flush_flags(t);
-    emit_mov_imm(e, H_RDX, mem_info(t, o, size));
-    emit_mov_imm(e, H_RCX, t->eip);
-    emit_arg_interp(e);
-    emit_call(e, (const void *)dbt_helper_store);
-    flags_clobbered(t);
-    emit_exit_if_eax(t);
+    emit_mem_store_only(t, o, size);
+    emit_exit_if_smc(t);
 }
 
 /* Loads a register or immediate operand into a host register. */
@@ -396,10 +559,36 @@ static bool begin_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned s
 
 static void end_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned size)
 {
+    struct emitter *e = &t->e;
     if (is_mem(dst)) {
-        emit_mov_reg(&t->e, H_R8, H_RAX);
-        emit_mov_reg(&t->e, H_RSI, H_R12);
-        emit_mem_store(t, dst, size);
+        /* The store may fault, and must find the flags as they were: the
+         * new ones wait in R13 until it is done. */
+        uint32_t dirty = t->dirty;
+        if (dirty) {
+            emit8(e, 0x9c); /* pushfq */
+            emit8(e, 0x41); /* pop r13 */
+            emit8(e, 0x5d);
+            t->dirty = 0;
+        }
+        emit_mov_reg(e, H_R8, H_RAX);
+        emit_mov_reg(e, H_RSI, H_R12);
+        emit_mem_store_only(t, dst, size);
+        if (dirty) {
+            emit8(e, 0x41); /* and r13d, dirty */
+            emit8(e, 0x81);
+            emit8(e, 0xe5);
+            emit32(e, dirty);
+            emit_load(e, H_R11, OFF_EFLAGS, 4);
+            emit8(e, 0x41); /* and r11d, ~dirty */
+            emit8(e, 0x81);
+            emit8(e, 0xe3);
+            emit32(e, ~dirty);
+            emit8(e, 0x45); /* or r11d, r13d */
+            emit8(e, 0x09);
+            emit8(e, 0xeb);
+            emit_store(e, H_R11, OFF_EFLAGS, 4);
+        }
+        emit_exit_if_smc(t);
     } else {
         emit_reg_store(t, dst, H_RAX);
     }
@@ -497,8 +686,8 @@ static bool tr_shift(struct tctx *t, unsigned ext)
     emit_shift(&t->e, ext, size, H_RAX, -1);
     t->host_valid = 0;
     flags_written(t, written);
-    flush_flags(t);
     end_rmw(t, dst, size);
+    flush_flags(t);
     emit_patch(&t->e, skip, t->e.p);
     t->host_valid = 0;
     return true;
@@ -628,11 +817,7 @@ static bool tr_push(struct tctx *t)
         return false;
     }
     flush_flags(t);
-    uint32_t info = size << 4;
-    if (!t->synced)
-        info |= DBT_INFO_SYNC;
-    t->synced = true;
-    emit_mov_imm(e, H_RDX, info);
+    emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_push);
@@ -654,7 +839,6 @@ static bool tr_pop(struct tctx *t)
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_pop);
     flags_clobbered(t);
-    t->synced = true;
     emit_reg_store(t, dst, H_RAX);
     return true;
 }
@@ -778,8 +962,65 @@ static bool tr_call(struct tctx *t)
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_push);
     flags_clobbered(t);
-    t->synced = true;
     emit_exit_chain(t, target);
+    return true;
+}
+
+static bool tr_ret(struct tctx *t)
+{
+    const ZydisDecodedInstruction *z = t->z;
+    struct emitter *e = &t->e;
+    if (z->opcode != 0xc3 && z->opcode != 0xc2)
+        return false; /* far returns */
+    uint32_t release = z->opcode == 0xc2 ? (uint32_t)t->ops[0].imm.value.u & 0xffff : 0;
+    flush_flags(t);
+    emit_mov_imm(e, H_RSI, release);
+    emit_mov_imm(e, H_RDX, z->operand_width / 8);
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_ret);
+    emit_jmp_to(e, t->d->epilogue);
+    return true;
+}
+
+static void emit_fallback(struct tctx *t, bool last);
+
+/* Near JMP and CALL through a register or memory: the target is checked
+ * against the CS limit the block was translated for (part of its key); a
+ * target outside it has the interpreter raise the #GP. */
+static bool tr_indirect(struct tctx *t, bool call)
+{
+    const ZydisDecodedOperand *o = &t->ops[0];
+    struct emitter *e = &t->e;
+    unsigned size = t->z->operand_width / 8;
+    if (is_mem(o)) {
+        if (!mem_ok(o) || o->size / 8 != size)
+            return false;
+        emit_ea(t, o);
+        emit_mem_load(t, o, size);
+    } else if (is_gpr(o)) {
+        emit_operand(t, o, size, H_RAX);
+    } else {
+        return false;
+    }
+    flush_flags(t);
+    emit_mov_reg(e, H_R13, H_RAX);
+    emit8(e, 0x41); /* cmp r13d, cs_limit */
+    emit8(e, 0x81);
+    emit8(e, 0xfd);
+    emit32(e, t->d->in.state.sregs[S_CS].limit);
+    uint8_t *bad = emit_jcc_fwd(e, CC_A);
+    if (call) {
+        emit_mov_imm(e, H_RSI, t->next);
+        emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
+        emit_mov_imm(e, H_RCX, t->eip);
+        emit_arg_interp(e);
+        emit_call(e, (const void *)dbt_helper_push);
+    }
+    emit_store(e, H_R13, OFF_EIP, 4);
+    emit_jmp_to(e, t->d->epilogue);
+    emit_patch(e, bad, e->p);
+    emit_fallback(t, true);
     return true;
 }
 
@@ -835,6 +1076,8 @@ static enum tr_result translate_insn(struct tctx *t)
         tr_extend(t, m);
         return TR_NEXT;
     case ZYDIS_MNEMONIC_JMP: {
+        if (t->z->opcode == 0xff && t->z->raw.modrm.reg == 4)
+            return tr_indirect(t, false) ? TR_END : TR_FALLBACK;
         uint32_t target;
         if (!branch_target(t, &target))
             return TR_FALLBACK;
@@ -842,7 +1085,13 @@ static enum tr_result translate_insn(struct tctx *t)
         return TR_END;
     }
     case ZYDIS_MNEMONIC_CALL:
-        return tr_call(t) ? TR_END : TR_FALLBACK;
+        if (t->ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE)
+            return tr_call(t) ? TR_END : TR_FALLBACK;
+        if (t->z->opcode == 0xff && t->z->raw.modrm.reg == 2)
+            return tr_indirect(t, true) ? TR_END : TR_FALLBACK;
+        return TR_FALLBACK;
+    case ZYDIS_MNEMONIC_RET:
+        return tr_ret(t) ? TR_END : TR_FALLBACK;
     default:
         break;
     }
@@ -884,6 +1133,9 @@ static bool ends_block(const ZydisDecodedInstruction *z)
 static void emit_fallback(struct tctx *t, bool last)
 {
     struct emitter *e = &t->e;
+    if (g_getenv("VIVARIUM_DBT_LOG_FALLBACK"))
+        fprintf(stderr, "dbt: interpreting %s at %08x\n", ZydisMnemonicGetString(t->z->mnemonic),
+                t->eip);
     flush_flags(t);
     emit_mov_imm(e, H_RSI, t->eip);
     emit_mov_imm(e, H_RDX, t->next);
@@ -925,6 +1177,7 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
     struct tctx t = {.d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}};
     const uint8_t *code = t.e.p;
     t.block_eip = eip;
+    t.flags = flags;
     /* Every entry, from the dispatch loop or a chained block, counts down
      * the budget and returns to the loop when it runs out. */
     emit8(&t.e, 0x83); /* sub dword [rbx + budget], 1 */
@@ -962,7 +1215,6 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
         t.ops = ops;
         t.eip = cur;
         t.next = cur + z.length;
-        t.synced = false;
         enum tr_result r = translate_insn(&t);
         count++;
         pos += z.length;
