@@ -108,8 +108,26 @@ static const char *drive_name(const struct drive_config *drive)
 
 /* Opens every configured image and plugs it into its controller; a missing,
  * damaged or unsupported image stops the machine from starting. */
+/* The CD-ROM is the secondary master (hdc), as QEMU's -cdrom. */
+#define CDROM_IDE_UNIT 2
+
+static bool unit_in_use(struct machine *m, unsigned unit)
+{
+    for (unsigned i = 0; i < m->config->nr_drives; i++) {
+        const struct drive_config *drive = &m->config->drives[i];
+        if (drive->kind != DRIVE_FLOPPY && drive->unit == unit)
+            return true;
+    }
+    return false;
+}
+
+/* The removable drives, as indexes of m->media. */
+enum { MEDIA_FDA, MEDIA_FDB, MEDIA_CDROM };
+
 static bool attach_drives(struct machine *m, GError **error)
 {
+    /* Every PC has a drive A:, with or without a disk in it. */
+    m->has_drive[MEDIA_FDA] = true;
     for (unsigned i = 0; i < m->config->nr_drives; i++) {
         const struct drive_config *drive = &m->config->drives[i];
         bool readonly = drive->readonly || drive->kind == DRIVE_CDROM;
@@ -118,6 +136,13 @@ static bool attach_drives(struct machine *m, GError **error)
         if (!bd) {
             g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
             return false;
+        }
+        int media = drive->kind == DRIVE_FLOPPY  ? (drive->unit ? MEDIA_FDB : MEDIA_FDA)
+                    : drive->kind == DRIVE_CDROM ? MEDIA_CDROM
+                                                 : -1;
+        if (media >= 0) {
+            m->has_drive[media] = true;
+            m->media[media] = g_strdup(drive->path);
         }
         if (drive->kind == DRIVE_FLOPPY) {
             if (!fdc_insert(m->fdc, drive->unit, bd, &open_error)) {
@@ -135,6 +160,15 @@ static bool attach_drives(struct machine *m, GError **error)
                         drive_name(drive));
             return false;
         }
+    }
+    /* As on a desktop PC, a CD-ROM drive is always there (on the secondary
+     * master, as QEMU's -cdrom), empty unless a disc was given. */
+    if (!m->has_drive[MEDIA_CDROM] && !unit_in_use(m, CDROM_IDE_UNIT)) {
+        if (!ide_attach_drive(m->ide, CDROM_IDE_UNIT, IDE_CDROM, NULL)) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot add the CD-ROM drive");
+            return false;
+        }
+        m->has_drive[MEDIA_CDROM] = true;
     }
     return true;
 }
@@ -543,6 +577,8 @@ void machine_destroy(struct machine *m)
         return;
     if (m->cpu_ready)
         m->cpu.backend->destroy(&m->cpu);
+    for (int i = 0; i < 3; i++)
+        g_free(m->media[i]);
     pcspk_destroy(m->pcspk);
     audio_destroy(m->audio);
     vga_pci_destroy(m->vga_pci);
@@ -730,6 +766,59 @@ void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsig
     event->dz = dz;
     event->buttons = buttons;
     machine_post(m, deliver_input_event, event);
+}
+
+static int media_index(const char *drive)
+{
+    static const char *const names[] = {"fda", "fdb", "cdrom"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(drive, names[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+const char *machine_media_path(struct machine *m, const char *drive)
+{
+    int i = media_index(drive);
+    if (i < 0 || !m->has_drive[i])
+        return NULL;
+    return m->media[i] ? m->media[i] : "";
+}
+
+bool machine_change_media(struct machine *m, const char *drive, const char *path, GError **error)
+{
+    int i = media_index(drive);
+    if (i < 0 || !m->has_drive[i]) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "This machine has no drive %s.",
+                    drive);
+        return false;
+    }
+    struct block_device *bd = NULL;
+    if (path) {
+        /* Floppies are written to when they can be, discs never. */
+        bd = block_open(path, i == MEDIA_CDROM, NULL);
+        if (!bd)
+            bd = block_open(path, true, error);
+        if (!bd)
+            return false;
+    }
+    bool ok;
+    if (i == MEDIA_CDROM) {
+        ok = ide_change_media(m->ide, CDROM_IDE_UNIT, bd, false);
+        if (!ok)
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                        "The guest has locked the CD-ROM drive's tray.");
+    } else {
+        ok = fdc_insert(m->fdc, (unsigned)i, bd, error);
+    }
+    if (!ok) {
+        block_close(bd);
+        return false;
+    }
+    g_free(m->media[i]);
+    m->media[i] = g_strdup(path);
+    return true;
 }
 
 void machine_set_a20(struct machine *m, bool enabled)

@@ -151,6 +151,9 @@ struct machine {
     struct audio *audio;
     struct vtimer audio_timer;
     struct pcspk *pcspk;
+    /* The images in the removable drives: fda, fdb, cdrom (NULL: empty). */
+    char *media[3];
+    bool has_drive[3];
     struct ide_controller *ide;
     struct ide_pci *ide_pci;
     struct vga_pci *vga_pci;
@@ -193,6 +196,14 @@ void machine_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned b
 /* Thread-safe forms, for front-end threads: queued to the vCPU thread. */
 void machine_post_key_event(struct machine *m, unsigned qnum, bool down);
 void machine_post_pointer_event(struct machine *m, int dx, int dy, int dz, unsigned buttons);
+
+/* Removable media: drive is "fda", "fdb" or "cdrom"; path NULL ejects.
+ * Fails with G_FILE_ERROR_NOENT when the machine has no such drive, and
+ * with a message when the image cannot be used. vCPU thread. */
+bool machine_change_media(struct machine *m, const char *drive, const char *path, GError **error);
+/* What a removable drive holds: its image's path, "" when empty, NULL when
+ * the machine has no such drive. */
+const char *machine_media_path(struct machine *m, const char *drive);
 
 /* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
 void machine_set_a20(struct machine *m, bool enabled);

@@ -9,11 +9,14 @@
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "display/framebuffer.h"
 #include "display/sdl.h"
 #include "display/vnc.h"
 #include "machine.h"
+#include "monitor.h"
+#include "service.h"
 
 struct engine_options {
     gint memory_mib;
@@ -32,6 +35,10 @@ struct engine_options {
     gchar *audio;
     gchar *boot;
     gchar *name;
+    gint dbus_fd;
+    gchar *monitor;
+    gchar *snapshot_dir;
+    gboolean no_sound;
     gchar *serial;
     gchar *debugcon;
     gchar *firmware_log;
@@ -73,6 +80,8 @@ static gboolean quit_main_loop_cb(gpointer loop)
 struct front_ends {
     struct sdl_window *sdl;
     struct vnc_server *vnc;
+    struct service *service;
+    struct monitor *monitor;
 };
 
 static gchar *read_password_file(const char *path, GError **error)
@@ -87,7 +96,10 @@ static gchar *read_password_file(const char *path, GError **error)
 static bool start_front_ends(struct front_ends *front, struct machine *m,
                              const struct engine_options *opt, GError **error)
 {
-    const char *display = opt->display ? opt->display : opt->headless ? "none" : "sdl";
+    /* Under the app (--dbus-fd) the app shows the screen. */
+    const char *display = opt->display                         ? opt->display
+                          : opt->headless || opt->dbus_fd >= 0 ? "none"
+                                                               : "sdl";
     if (strcmp(display, "sdl") == 0) {
         front->sdl = sdl_window_create(m, m->display, opt->integer_scaling, error);
         if (!front->sdl)
@@ -96,6 +108,30 @@ static bool start_front_ends(struct front_ends *front, struct machine *m,
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "--display %s: use sdl or none", display);
         return false;
+    }
+    if (opt->dbus_fd >= 0) {
+        /* Without a folder from the app, snapshots go to the user's data
+         * folder, one folder per VM name. */
+        g_autofree gchar *default_dir =
+            g_build_filename(g_get_user_data_dir(), "vivarium", "snapshots",
+                             m->config->name ? m->config->name : "Vivarium", NULL);
+        const char *dir = opt->snapshot_dir ? opt->snapshot_dir : default_dir;
+        if (g_mkdir_with_parents(dir, 0700) != 0) {
+            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                        "cannot create the snapshot folder %s: %s", dir, g_strerror(errno));
+            return false;
+        }
+        front->service = service_create(m, opt->dbus_fd, dir, error);
+        if (!front->service)
+            return false;
+    }
+    if (opt->monitor) {
+        if (strcmp(opt->monitor, "stdio") != 0) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "--monitor %s: only stdio is supported", opt->monitor);
+            return false;
+        }
+        front->monitor = monitor_create(m);
     }
     if (opt->vnc) {
         gchar *password = NULL;
@@ -112,6 +148,8 @@ static bool start_front_ends(struct front_ends *front, struct machine *m,
 
 static void stop_front_ends(struct front_ends *front)
 {
+    monitor_destroy(front->monitor);
+    service_destroy(front->service);
     vnc_server_destroy(front->vnc);
     sdl_window_destroy(front->sdl);
 }
@@ -144,6 +182,7 @@ int main(int argc, char **argv)
 {
     struct engine_options opt = {
         .memory_mib = 128,
+        .dbus_fd = -1,
         .serial = NULL,
         .debugcon = NULL,
     };
@@ -179,6 +218,15 @@ int main(int argc, char **argv)
          "Sound output: pulse or none (default pulse, none when headless)", "KIND"},
         {"boot", 0, 0, G_OPTION_ARG_STRING, &opt.boot,
          "Boot order for the firmware: a floppy, c hard disk, d CD-ROM (default cad)", "ORDER"},
+        {"monitor", 0, 0, G_OPTION_ARG_STRING, &opt.monitor,
+         "Read control commands (type, key, text, screendump, info, quit) from stdio", "stdio"},
+        {"no-sound", 0, 0, G_OPTION_ARG_NONE, &opt.no_sound, "The same as --audio none", NULL},
+        {"dbus-fd", 0, 0, G_OPTION_ARG_INT, &opt.dbus_fd,
+         "Serve the app's D-Bus interfaces on this connected socket; the machine waits, "
+         "powered off, for Start",
+         "FD"},
+        {"snapshot-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.snapshot_dir,
+         "Where the D-Bus interface keeps this VM's snapshots", "DIR"},
         {"name", 0, 0, G_OPTION_ARG_STRING, &opt.name,
          "The VM's name, for window titles and the sound stream", "NAME"},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
@@ -237,7 +285,10 @@ int main(int argc, char **argv)
     config.trace = opt.trace;
     config.boot_order = opt.boot;
     config.name = opt.name ? opt.name : g_strdup("Vivarium");
-    config.audio_output = opt.audio ? opt.audio : g_strdup(opt.headless ? "none" : "pulse");
+    config.audio_output = opt.audio      ? opt.audio
+                          : opt.no_sound ? g_strdup("none")
+                                         : g_strdup(opt.headless ? "none" : "pulse");
+    config.start_stopped = opt.dbus_fd >= 0;
     for (unsigned i = 0; i < 4; i++) {
         if (opt.hd[i])
             config.drives[config.nr_drives++] =

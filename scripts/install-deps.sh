@@ -5,12 +5,15 @@ set -e
 
 packages="
   build-essential meson ninja-build pkg-config nasm clang-format
-  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev libpulse-dev libsdl2-dev libvncserver-dev
+  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev libpulse-dev libsdl2-dev libvncserver-dev libjson-glib-dev
   seabios
+  libgtk-3-dev gettext appstream desktop-file-utils
 "
 test_packages="
   python3 clang libclang-rt-dev qemu-utils qemu-system-x86 libunicorn-dev
   cpio xorriso mtools gcc-multilib xz-utils zstd pulseaudio pulseaudio-utils sox
+  xvfb xauth dbus dbus-x11 at-spi2-core python3-dogtail python3-gi gir1.2-gtk-3.0
+  imagemagick
 "
 
 case "$1" in

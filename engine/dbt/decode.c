@@ -101,6 +101,11 @@ bool code_cache_init(struct interp *in)
         return false;
     ZydisDecoderInit(&cc->decoder16, ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16);
     ZydisDecoderInit(&cc->decoder32, ZYDIS_MACHINE_MODE_LEGACY_32, ZYDIS_STACK_WIDTH_32);
+    /* Prefixes mean what they meant on a P6: no CET NOTRACK, no MPX BND. */
+    ZydisDecoderEnableMode(&cc->decoder16, ZYDIS_DECODER_MODE_CET, ZYAN_FALSE);
+    ZydisDecoderEnableMode(&cc->decoder32, ZYDIS_DECODER_MODE_CET, ZYAN_FALSE);
+    ZydisDecoderEnableMode(&cc->decoder16, ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE);
+    ZydisDecoderEnableMode(&cc->decoder32, ZYDIS_DECODER_MODE_MPX, ZYAN_FALSE);
     ZydisFormatterInit(&cc->formatter, ZYDIS_FORMATTER_STYLE_INTEL);
     for (unsigned m = 0; m <= ZYDIS_MNEMONIC_MAX_VALUE; m++)
         cc->handlers[m] = exec_invalid;
@@ -197,7 +202,9 @@ static void convert_operand(struct insn *i, struct insn_operand *o, const ZydisD
             i->imm = (uint32_t)z->imm.value.s;
         } else {
             o->kind = OPK_IMM;
-            uint32_t v = (uint32_t)z->imm.value.u & size_mask(o->size ? o->size : 4);
+            /* Signed immediates (imm8 of 83, 6B, 6A...) are kept
+             * sign-extended; users mask them to their operand size. */
+            uint32_t v = z->imm.is_signed ? (uint32_t)z->imm.value.s : (uint32_t)z->imm.value.u;
             o->reg = (uint8_t)*immediates;
             if ((*immediates)++ == 0)
                 i->imm = v;
@@ -233,32 +240,16 @@ static void convert(struct code_cache *cc, struct insn *i, const ZydisDecodedIns
     else if (z->attributes & ZYDIS_ATTRIB_HAS_REPNE)
         i->rep = REP_NE;
     i->lock = z->attributes & ZYDIS_ATTRIB_HAS_LOCK;
-    static const struct {
-        ZyanU64 attrib;
-        uint8_t sreg;
-    } overrides[] = {
-        {ZYDIS_ATTRIB_HAS_SEGMENT_ES, S_ES}, {ZYDIS_ATTRIB_HAS_SEGMENT_CS, S_CS},
-        {ZYDIS_ATTRIB_HAS_SEGMENT_SS, S_SS}, {ZYDIS_ATTRIB_HAS_SEGMENT_DS, S_DS},
-        {ZYDIS_ATTRIB_HAS_SEGMENT_FS, S_FS}, {ZYDIS_ATTRIB_HAS_SEGMENT_GS, S_GS},
-    };
-    for (unsigned n = 0; n < G_N_ELEMENTS(overrides); n++) {
-        if (z->attributes & overrides[n].attrib) {
+    /* Segment prefixes from the raw bytes: the last one counts, and Zydis
+     * would read 3E before an indirect branch as CET's NOTRACK. */
+    for (unsigned p = 0; p < z->raw.prefix_count; p++) {
+        static const int8_t prefix_sreg[256] = {
+            [0x26] = S_ES + 1, [0x2e] = S_CS + 1, [0x36] = S_SS + 1,
+            [0x3e] = S_DS + 1, [0x64] = S_FS + 1, [0x65] = S_GS + 1};
+        int8_t sr = prefix_sreg[z->raw.prefixes[p].value];
+        if (sr) {
             i->seg_override = true;
-            i->seg = overrides[n].sreg;
-        }
-    }
-    if (i->seg_override) {
-        /* With several segment prefixes the last one counts. */
-        for (int p = z->raw.prefix_count - 1; p >= 0; p--) {
-            static const int8_t prefix_sreg[256] = {[0x26] = S_ES + 1, [0x2e] = S_CS + 1,
-                                                    [0x36] = S_SS + 1, [0x3e] = S_DS + 1,
-                                                    [0x64] = S_FS + 1, [0x65] = S_GS + 1};
-            int8_t sr = prefix_sreg[z->raw.prefixes[p].value];
-            if (sr) {
-                i->seg = (uint8_t)(sr - 1);
-                i->prefix_seg = i->seg;
-                break;
-            }
+            i->prefix_seg = (uint8_t)(sr - 1);
         }
     }
     unsigned immediates = 0;
@@ -443,7 +434,7 @@ void trace_insn(struct interp *in, const struct insn *i)
     fprintf(stderr,
             "%04x:%08x %-36s EAX=%08x EBX=%08x ECX=%08x EDX=%08x ESI=%08x EDI=%08x EBP=%08x "
             "ESP=%08x FL=%08x\n",
-            s->sregs[S_CS].selector, s->eip, text, s->regs[R_EAX], s->regs[R_EBX],
-            s->regs[R_ECX], s->regs[R_EDX], s->regs[R_ESI], s->regs[R_EDI], s->regs[R_EBP],
-            s->regs[R_ESP], s->eflags);
+            s->sregs[S_CS].selector, s->eip, text, s->regs[R_EAX], s->regs[R_EBX], s->regs[R_ECX],
+            s->regs[R_EDX], s->regs[R_ESI], s->regs[R_EDI], s->regs[R_EBP], s->regs[R_ESP],
+            s->eflags);
 }

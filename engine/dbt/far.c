@@ -7,7 +7,7 @@
 
 #define DESC_TYPE(hi) (((hi) >> 8) & 0x1f) /* with the S bit as bit 4 */
 #define DESC_DPL(hi)  (((hi) >> 13) & 3)
-#define DESC_P(hi)    ((hi) & 0x8000)
+#define DESC_P(hi)    ((hi)&0x8000)
 
 enum {
     SYS_TSS16_AVAIL = 0x01,
@@ -61,8 +61,7 @@ static void check_direct_code(struct interp *in, uint16_t sel, uint32_t hi)
 }
 
 /* Reads and checks the code segment a call gate points to. */
-static void gate_target(struct interp *in, uint32_t glo, uint16_t *tsel, uint32_t *lo,
-                        uint32_t *hi)
+static void gate_target(struct interp *in, uint32_t glo, uint16_t *tsel, uint32_t *lo, uint32_t *hi)
 {
     *tsel = (uint16_t)(glo >> 16);
     if ((*tsel & ~3u) == 0)
@@ -261,8 +260,7 @@ static unsigned check_return_cs(struct interp *in, uint16_t sel, uint32_t *lo, u
 }
 
 /* Checks the SS a return to an outer level loads. */
-static void check_return_ss(struct interp *in, uint16_t sel, unsigned rpl,
-                            struct x86_segment *out)
+static void check_return_ss(struct interp *in, uint16_t sel, unsigned rpl, struct x86_segment *out)
 {
     uint32_t lo, hi;
     if ((sel & ~3u) == 0)

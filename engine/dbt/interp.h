@@ -18,8 +18,8 @@ struct memory_page;
 /* One cached translation of a linear page. perms holds INTERP_TLB_* bits
  * saying which kinds of access may use it without a page walk. */
 struct interp_tlb_entry {
-    uint32_t linear; /* page address, or 1 when the entry is empty */
-    uint32_t phys;   /* page address */
+    uint32_t linear;          /* page address, or 1 when the entry is empty */
+    uint32_t phys;            /* page address */
     struct memory_page *page; /* the physical page's map entry */
     uint16_t perms;
     bool global;

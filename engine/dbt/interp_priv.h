@@ -44,27 +44,27 @@ typedef void (*insn_fn)(struct interp *in, const struct insn *i);
 /* An instruction decoded once and kept in the code cache. */
 struct insn {
     insn_fn exec;
-    uint16_t mnemonic;      /* ZydisMnemonic */
-    uint8_t length;         /* bytes, prefixes included */
-    uint8_t opsize;         /* operand size in bytes: 2 or 4 (1 for byte forms) */
-    uint8_t addrsize;       /* 2 or 4 */
-    uint8_t seg;            /* segment of the memory operand, override applied */
-    bool seg_override;      /* a segment prefix was given */
-    uint8_t prefix_seg;     /* that prefix's segment, for string sources */
-    uint8_t rep;            /* 0, REP_E (F3) or REP_NE (F2) */
-    bool lock;              /* LOCK prefix */
-    bool code32;            /* decoded for a 32-bit code segment */
-    uint8_t nops;           /* visible operands */
-    uint8_t opcode;         /* last opcode byte */
-    uint8_t opcode_map;     /* ZydisOpcodeMap */
-    uint8_t modrm_reg;      /* the ModRM reg field, for group opcodes */
-    uint8_t base, index;    /* NO_REG when absent */
-    uint8_t scale;          /* 1, 2, 4, 8 */
-    uint8_t mem_size;       /* bytes of the memory operand */
+    uint16_t mnemonic;   /* ZydisMnemonic */
+    uint8_t length;      /* bytes, prefixes included */
+    uint8_t opsize;      /* operand size in bytes: 2 or 4 (1 for byte forms) */
+    uint8_t addrsize;    /* 2 or 4 */
+    uint8_t seg;         /* segment of the memory operand, override applied */
+    bool seg_override;   /* a segment prefix was given */
+    uint8_t prefix_seg;  /* that prefix's segment, for string sources */
+    uint8_t rep;         /* 0, REP_E (F3) or REP_NE (F2) */
+    bool lock;           /* LOCK prefix */
+    bool code32;         /* decoded for a 32-bit code segment */
+    uint8_t nops;        /* visible operands */
+    uint8_t opcode;      /* last opcode byte */
+    uint8_t opcode_map;  /* ZydisOpcodeMap */
+    uint8_t modrm_reg;   /* the ModRM reg field, for group opcodes */
+    uint8_t base, index; /* NO_REG when absent */
+    uint8_t scale;       /* 1, 2, 4, 8 */
+    uint8_t mem_size;    /* bytes of the memory operand */
     int32_t disp;
     uint32_t imm, imm2;
     struct insn_operand op[3];
-    uint8_t bytes[15];      /* raw bytes, for --trace and the x87 unit */
+    uint8_t bytes[15]; /* raw bytes, for --trace and the x87 unit */
 };
 
 enum { REP_NONE, REP_E, REP_NE };
@@ -292,7 +292,7 @@ void trace_insn(struct interp *in, const struct insn *i);
 
 /* --- Flags (ops_alu.c) --------------------------------------------------- */
 
-#define FLAGS_ARITH                                                                    \
+#define FLAGS_ARITH                                                                                \
     (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF)
 
 bool condition_holds(const struct x86_state *s, unsigned cc);

@@ -162,14 +162,14 @@ static uint32_t walk_pae(struct interp *in, uint32_t linear, enum access_kind ki
     uint64_t pdpte = phys_read64(in, (s->cr3 & ~0x1fu) + ((linear >> 30) & 3) * 8);
     if (!(pdpte & PTE_P))
         page_fault(in, linear, error);
-    if (pdpte & (0x1e6ull | ~PAE_ADDR_MASK & ~0xfffull))
+    if (pdpte & (0x1e6ull | (~PAE_ADDR_MASK & ~0xfffull)))
         page_fault(in, linear, error | PF_P | PF_RSVD);
 
     uint64_t pde_addr = (pdpte & PAE_ADDR_MASK) + ((linear >> 21) & 0x1ff) * 8;
     uint64_t pde = phys_read64(in, pde_addr);
     if (!(pde & PTE_P))
         page_fault(in, linear, error);
-    if (pde & reserved_nx & PTE_NX || (pde & ~PAE_ADDR_MASK & ~0xfffull & ~PTE_NX))
+    if ((pde & reserved_nx) || (pde & ~PAE_ADDR_MASK & ~0xfffull & ~PTE_NX))
         page_fault(in, linear, error | PF_P | PF_RSVD);
     if (pde & PTE_PS) {
         if (pde & 0x1fe000ull)
@@ -189,7 +189,7 @@ static uint32_t walk_pae(struct interp *in, uint32_t linear, enum access_kind ki
     uint64_t pte = phys_read64(in, pte_addr);
     if (!(pte & PTE_P))
         page_fault(in, linear, error);
-    if (pte & reserved_nx & PTE_NX || (pte & ~PAE_ADDR_MASK & ~0xfffull & ~PTE_NX))
+    if ((pte & reserved_nx) || (pte & ~PAE_ADDR_MASK & ~0xfffull & ~PTE_NX))
         page_fault(in, linear, error | PF_P | PF_RSVD);
     bool rw = (pde & PTE_RW) && (pte & PTE_RW);
     bool us = (pde & PTE_US) && (pte & PTE_US);

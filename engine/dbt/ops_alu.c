@@ -26,8 +26,7 @@ static inline void set_flags(struct x86_state *s, uint32_t mask, uint32_t value)
     s->eflags = (s->eflags & ~mask) | (value & mask);
 }
 
-static uint32_t alu_add(struct x86_state *s, uint32_t a, uint32_t b, uint32_t carry,
-                        unsigned size)
+static uint32_t alu_add(struct x86_state *s, uint32_t a, uint32_t b, uint32_t carry, unsigned size)
 {
     uint32_t mask = size_mask(size);
     uint64_t wide = (uint64_t)a + b + carry;
@@ -41,8 +40,7 @@ static uint32_t alu_add(struct x86_state *s, uint32_t a, uint32_t b, uint32_t ca
     return r;
 }
 
-static uint32_t alu_sub(struct x86_state *s, uint32_t a, uint32_t b, uint32_t borrow,
-                        unsigned size)
+static uint32_t alu_sub(struct x86_state *s, uint32_t a, uint32_t b, uint32_t borrow, unsigned size)
 {
     uint32_t mask = size_mask(size);
     uint32_t r = (a - b - borrow) & mask;
@@ -114,8 +112,8 @@ static void exec_inc_dec(struct interp *in, const struct insn *i)
     unsigned size = i->op[0].size;
     uint32_t cf = s->eflags & X86_FLAG_CF;
     uint32_t a = op_read(in, i, 0);
-    uint32_t r = i->mnemonic == ZYDIS_MNEMONIC_INC ? alu_add(s, a, 1, 0, size)
-                                                   : alu_sub(s, a, 1, 0, size);
+    uint32_t r =
+        i->mnemonic == ZYDIS_MNEMONIC_INC ? alu_add(s, a, 1, 0, size) : alu_sub(s, a, 1, 0, size);
     s->eflags = (s->eflags & ~X86_FLAG_CF) | cf;
     op_write(in, i, 0, r);
 }
@@ -367,14 +365,14 @@ static void exec_double_shift(struct interp *in, const struct insn *i)
     if (i->mnemonic == ZYDIS_MNEMONIC_SHLD) {
         /* dest:src:dest for 16-bit operands, so counts above 16 behave as
          * on Intel processors. */
-        uint64_t wide = size == 2 ? ((uint64_t)a << 32) | ((uint64_t)b << 16) | a
-                                  : ((uint64_t)a << 32) | b;
+        uint64_t wide =
+            size == 2 ? ((uint64_t)a << 32) | ((uint64_t)b << 16) | a : ((uint64_t)a << 32) | b;
         unsigned top = size == 2 ? 48 : 64;
         cf = (wide >> (top - count)) & 1;
         r = (wide << count) >> (top - bits);
     } else {
-        uint64_t wide = size == 2 ? ((uint64_t)a << 32) | ((uint64_t)b << 16) | a
-                                  : ((uint64_t)b << 32) | a;
+        uint64_t wide =
+            size == 2 ? ((uint64_t)a << 32) | ((uint64_t)b << 16) | a : ((uint64_t)b << 32) | a;
         cf = (wide >> (count - 1)) & 1;
         r = wide >> count;
     }
@@ -445,7 +443,7 @@ static void exec_bit_scan(struct interp *in, const struct insn *i)
     }
     s->eflags &= ~X86_FLAG_ZF;
     uint32_t r = i->mnemonic == ZYDIS_MNEMONIC_BSF ? (uint32_t)__builtin_ctz(v)
-                                                    : 31u - (uint32_t)__builtin_clz(v);
+                                                   : 31u - (uint32_t)__builtin_clz(v);
     op_write(in, i, 0, r);
 }
 
@@ -523,8 +521,14 @@ static void exec_xadd(struct interp *in, const struct insn *i)
     uint32_t a = op_read(in, i, 0);
     uint32_t b = op_read(in, i, 1);
     uint32_t sum = alu_add(s, a, b, 0, size);
-    op_write(in, i, 1, a);
-    op_write(in, i, 0, sum);
+    if (i->op[0].kind == OPK_MEM) {
+        /* The register may be part of the address: write memory first. */
+        op_write(in, i, 0, sum);
+        op_write(in, i, 1, a);
+    } else {
+        op_write(in, i, 1, a);
+        op_write(in, i, 0, sum);
+    }
 }
 
 static void exec_cmpxchg(struct interp *in, const struct insn *i)
@@ -601,26 +605,46 @@ bool condition_holds(const struct x86_state *s, unsigned cc)
 void ops_alu_register(insn_fn *t)
 {
     static const struct insn_handler handlers[] = {
-        {ZYDIS_MNEMONIC_ADD, exec_binary},       {ZYDIS_MNEMONIC_ADC, exec_binary},
-        {ZYDIS_MNEMONIC_SUB, exec_binary},       {ZYDIS_MNEMONIC_SBB, exec_binary},
-        {ZYDIS_MNEMONIC_AND, exec_binary},       {ZYDIS_MNEMONIC_OR, exec_binary},
-        {ZYDIS_MNEMONIC_XOR, exec_binary},       {ZYDIS_MNEMONIC_CMP, exec_binary},
-        {ZYDIS_MNEMONIC_TEST, exec_binary},      {ZYDIS_MNEMONIC_INC, exec_inc_dec},
-        {ZYDIS_MNEMONIC_DEC, exec_inc_dec},      {ZYDIS_MNEMONIC_NEG, exec_neg},
-        {ZYDIS_MNEMONIC_NOT, exec_not},          {ZYDIS_MNEMONIC_MUL, exec_mul},
-        {ZYDIS_MNEMONIC_IMUL, exec_imul},        {ZYDIS_MNEMONIC_DIV, exec_div},
-        {ZYDIS_MNEMONIC_IDIV, exec_idiv},        {ZYDIS_MNEMONIC_ROL, exec_shift},
-        {ZYDIS_MNEMONIC_ROR, exec_shift},        {ZYDIS_MNEMONIC_RCL, exec_shift},
-        {ZYDIS_MNEMONIC_RCR, exec_shift},        {ZYDIS_MNEMONIC_SHL, exec_shift},
-        {ZYDIS_MNEMONIC_SHR, exec_shift},        {ZYDIS_MNEMONIC_SAR, exec_shift},
-        {ZYDIS_MNEMONIC_SHLD, exec_double_shift}, {ZYDIS_MNEMONIC_SHRD, exec_double_shift},
-        {ZYDIS_MNEMONIC_BT, exec_bit_test},      {ZYDIS_MNEMONIC_BTS, exec_bit_test},
-        {ZYDIS_MNEMONIC_BTR, exec_bit_test},     {ZYDIS_MNEMONIC_BTC, exec_bit_test},
-        {ZYDIS_MNEMONIC_BSF, exec_bit_scan},     {ZYDIS_MNEMONIC_BSR, exec_bit_scan},
-        {ZYDIS_MNEMONIC_DAA, exec_daa_das},      {ZYDIS_MNEMONIC_DAS, exec_daa_das},
-        {ZYDIS_MNEMONIC_AAA, exec_aaa_aas},      {ZYDIS_MNEMONIC_AAS, exec_aaa_aas},
-        {ZYDIS_MNEMONIC_AAM, exec_aam},          {ZYDIS_MNEMONIC_AAD, exec_aad},
-        {ZYDIS_MNEMONIC_XADD, exec_xadd},        {ZYDIS_MNEMONIC_CMPXCHG, exec_cmpxchg},
+        {ZYDIS_MNEMONIC_ADD, exec_binary},
+        {ZYDIS_MNEMONIC_ADC, exec_binary},
+        {ZYDIS_MNEMONIC_SUB, exec_binary},
+        {ZYDIS_MNEMONIC_SBB, exec_binary},
+        {ZYDIS_MNEMONIC_AND, exec_binary},
+        {ZYDIS_MNEMONIC_OR, exec_binary},
+        {ZYDIS_MNEMONIC_XOR, exec_binary},
+        {ZYDIS_MNEMONIC_CMP, exec_binary},
+        {ZYDIS_MNEMONIC_TEST, exec_binary},
+        {ZYDIS_MNEMONIC_INC, exec_inc_dec},
+        {ZYDIS_MNEMONIC_DEC, exec_inc_dec},
+        {ZYDIS_MNEMONIC_NEG, exec_neg},
+        {ZYDIS_MNEMONIC_NOT, exec_not},
+        {ZYDIS_MNEMONIC_MUL, exec_mul},
+        {ZYDIS_MNEMONIC_IMUL, exec_imul},
+        {ZYDIS_MNEMONIC_DIV, exec_div},
+        {ZYDIS_MNEMONIC_IDIV, exec_idiv},
+        {ZYDIS_MNEMONIC_ROL, exec_shift},
+        {ZYDIS_MNEMONIC_ROR, exec_shift},
+        {ZYDIS_MNEMONIC_RCL, exec_shift},
+        {ZYDIS_MNEMONIC_RCR, exec_shift},
+        {ZYDIS_MNEMONIC_SHL, exec_shift},
+        {ZYDIS_MNEMONIC_SHR, exec_shift},
+        {ZYDIS_MNEMONIC_SAR, exec_shift},
+        {ZYDIS_MNEMONIC_SHLD, exec_double_shift},
+        {ZYDIS_MNEMONIC_SHRD, exec_double_shift},
+        {ZYDIS_MNEMONIC_BT, exec_bit_test},
+        {ZYDIS_MNEMONIC_BTS, exec_bit_test},
+        {ZYDIS_MNEMONIC_BTR, exec_bit_test},
+        {ZYDIS_MNEMONIC_BTC, exec_bit_test},
+        {ZYDIS_MNEMONIC_BSF, exec_bit_scan},
+        {ZYDIS_MNEMONIC_BSR, exec_bit_scan},
+        {ZYDIS_MNEMONIC_DAA, exec_daa_das},
+        {ZYDIS_MNEMONIC_DAS, exec_daa_das},
+        {ZYDIS_MNEMONIC_AAA, exec_aaa_aas},
+        {ZYDIS_MNEMONIC_AAS, exec_aaa_aas},
+        {ZYDIS_MNEMONIC_AAM, exec_aam},
+        {ZYDIS_MNEMONIC_AAD, exec_aad},
+        {ZYDIS_MNEMONIC_XADD, exec_xadd},
+        {ZYDIS_MNEMONIC_CMPXCHG, exec_cmpxchg},
         {ZYDIS_MNEMONIC_CMPXCHG8B, exec_cmpxchg8b},
     };
     for (size_t n = 0; n < G_N_ELEMENTS(handlers); n++)

@@ -231,23 +231,23 @@ static void exec_hlt(struct interp *in, const struct insn *i)
 void ops_flow_register(insn_fn *t)
 {
     static const struct insn_handler handlers[] = {
-        {ZYDIS_MNEMONIC_JMP, exec_jmp},       {ZYDIS_MNEMONIC_CALL, exec_call},
-        {ZYDIS_MNEMONIC_RET, exec_ret},       {ZYDIS_MNEMONIC_LOOP, exec_loop},
-        {ZYDIS_MNEMONIC_LOOPE, exec_loop},    {ZYDIS_MNEMONIC_LOOPNE, exec_loop},
-        {ZYDIS_MNEMONIC_JCXZ, exec_jcxz},     {ZYDIS_MNEMONIC_JECXZ, exec_jcxz},
-        {ZYDIS_MNEMONIC_INT, exec_int},       {ZYDIS_MNEMONIC_INT3, exec_int},
-        {ZYDIS_MNEMONIC_INTO, exec_int},      {ZYDIS_MNEMONIC_INT1, exec_int},
-        {ZYDIS_MNEMONIC_IRET, exec_iret},     {ZYDIS_MNEMONIC_IRETD, exec_iret},
-        {ZYDIS_MNEMONIC_ENTER, exec_enter},   {ZYDIS_MNEMONIC_LEAVE, exec_leave},
-        {ZYDIS_MNEMONIC_BOUND, exec_bound},   {ZYDIS_MNEMONIC_HLT, exec_hlt},
+        {ZYDIS_MNEMONIC_JMP, exec_jmp},     {ZYDIS_MNEMONIC_CALL, exec_call},
+        {ZYDIS_MNEMONIC_RET, exec_ret},     {ZYDIS_MNEMONIC_LOOP, exec_loop},
+        {ZYDIS_MNEMONIC_LOOPE, exec_loop},  {ZYDIS_MNEMONIC_LOOPNE, exec_loop},
+        {ZYDIS_MNEMONIC_JCXZ, exec_jcxz},   {ZYDIS_MNEMONIC_JECXZ, exec_jcxz},
+        {ZYDIS_MNEMONIC_INT, exec_int},     {ZYDIS_MNEMONIC_INT3, exec_int},
+        {ZYDIS_MNEMONIC_INTO, exec_int},    {ZYDIS_MNEMONIC_INT1, exec_int},
+        {ZYDIS_MNEMONIC_IRET, exec_iret},   {ZYDIS_MNEMONIC_IRETD, exec_iret},
+        {ZYDIS_MNEMONIC_ENTER, exec_enter}, {ZYDIS_MNEMONIC_LEAVE, exec_leave},
+        {ZYDIS_MNEMONIC_BOUND, exec_bound}, {ZYDIS_MNEMONIC_HLT, exec_hlt},
     };
     for (size_t n = 0; n < G_N_ELEMENTS(handlers); n++)
         t[handlers[n].mnemonic] = handlers[n].exec;
     static const uint16_t jcc[] = {
-        ZYDIS_MNEMONIC_JO,  ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB,  ZYDIS_MNEMONIC_JNB,
-        ZYDIS_MNEMONIC_JZ,  ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
-        ZYDIS_MNEMONIC_JS,  ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP,  ZYDIS_MNEMONIC_JNP,
-        ZYDIS_MNEMONIC_JL,  ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE,
+        ZYDIS_MNEMONIC_JO, ZYDIS_MNEMONIC_JNO, ZYDIS_MNEMONIC_JB,  ZYDIS_MNEMONIC_JNB,
+        ZYDIS_MNEMONIC_JZ, ZYDIS_MNEMONIC_JNZ, ZYDIS_MNEMONIC_JBE, ZYDIS_MNEMONIC_JNBE,
+        ZYDIS_MNEMONIC_JS, ZYDIS_MNEMONIC_JNS, ZYDIS_MNEMONIC_JP,  ZYDIS_MNEMONIC_JNP,
+        ZYDIS_MNEMONIC_JL, ZYDIS_MNEMONIC_JNL, ZYDIS_MNEMONIC_JLE, ZYDIS_MNEMONIC_JNLE,
     };
     for (size_t n = 0; n < 16; n++)
         t[jcc[n]] = exec_jcc;

@@ -9,16 +9,16 @@
 #include "x87.h"
 #include "../vclock.h"
 
-#define MSR_TSC             0x010
-#define MSR_PLATFORM_ID     0x017
-#define MSR_APIC_BASE       0x01b
-#define MSR_BIOS_SIGN       0x08b
-#define MSR_SYSENTER_CS     0x174
-#define MSR_SYSENTER_ESP    0x175
-#define MSR_SYSENTER_EIP    0x176
-#define MSR_PAT             0x277
-#define MSR_MTRR_DEF_TYPE   0x2ff
-#define MSR_EFER            0xc0000080u
+#define MSR_TSC           0x010
+#define MSR_PLATFORM_ID   0x017
+#define MSR_APIC_BASE     0x01b
+#define MSR_BIOS_SIGN     0x08b
+#define MSR_SYSENTER_CS   0x174
+#define MSR_SYSENTER_ESP  0x175
+#define MSR_SYSENTER_EIP  0x176
+#define MSR_PAT           0x277
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_EFER          0xc0000080u
 
 /* CPUID leaf 1 EDX bits this CPU implements. */
 #define CPUID_FPU  (1u << 0)
@@ -33,15 +33,14 @@
 #define CPUID_PAT  (1u << 16)
 #define CPUID_NX   (1u << 20) /* leaf 80000001h */
 
-#define CR0_VALID                                                                            \
-    (X86_CR0_PE | X86_CR0_MP | X86_CR0_EM | X86_CR0_TS | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | \
+#define CR0_VALID                                                                                  \
+    (X86_CR0_PE | X86_CR0_MP | X86_CR0_EM | X86_CR0_TS | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP |    \
      X86_CR0_AM | X86_CR0_NW | X86_CR0_CD | X86_CR0_PG)
-#define CR4_VALID                                                                            \
-    (X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PCE)
+#define CR4_VALID (X86_CR4_TSD | X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PCE)
 
-/* Whether the x87 unit executes instructions; until it does, CPUID does
- * not report an FPU and x87 instructions raise #NM (CR0.EM) or #UD. */
-static bool x87_available;
+/* The x87 unit (x87.c) executes every x87 instruction, so CPUID reports an
+ * FPU; were it absent, ESC opcodes would raise #UD after the #NM checks. */
+static const bool x87_available = true;
 
 void exec_invalid(struct interp *in, const struct insn *i)
 {
@@ -265,8 +264,8 @@ static void exec_selector_check(struct interp *in, const struct insn *i)
         bool code = (type & 0x18) == 0x18;
         bool conforming = code && (type & 0x4);
         if (!(type & 0x10)) {
-            static const bool lar_ok[16] = {[1] = 1, [2] = 1, [3] = 1,  [4] = 1, [5] = 1,
-                                            [9] = 1, [11] = 1, [12] = 1};
+            static const bool lar_ok[16] = {
+                [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [9] = 1, [11] = 1, [12] = 1};
             static const bool lsl_ok[16] = {[1] = 1, [2] = 1, [3] = 1, [9] = 1, [11] = 1};
             if (verify || (i->mnemonic == ZYDIS_MNEMONIC_LAR ? !lar_ok[type] : !lsl_ok[type]))
                 ok = false;
@@ -284,7 +283,7 @@ static void exec_selector_check(struct interp *in, const struct insn *i)
     }
     s->eflags |= X86_FLAG_ZF;
     if (i->mnemonic == ZYDIS_MNEMONIC_LAR) {
-        op_write(in, i, 0, hi & 0x00ffff00u);
+        op_write(in, i, 0, hi & 0x00f0ff00u); /* bits 16-19 are undefined: cleared */
     } else if (i->mnemonic == ZYDIS_MNEMONIC_LSL) {
         uint32_t limit = (lo & 0xffff) | (hi & 0xf0000);
         if (hi & 0x00800000u)
@@ -570,7 +569,8 @@ void exec_x87(struct interp *in, const struct insn *i)
         raise_ud(in);
     }
     ZydisDecoder decoder;
-    ZydisDecoderInit(&decoder, i->code32 ? ZYDIS_MACHINE_MODE_LEGACY_32 : ZYDIS_MACHINE_MODE_LEGACY_16,
+    ZydisDecoderInit(&decoder,
+                     i->code32 ? ZYDIS_MACHINE_MODE_LEGACY_32 : ZYDIS_MACHINE_MODE_LEGACY_16,
                      i->code32 ? ZYDIS_STACK_WIDTH_32 : ZYDIS_STACK_WIDTH_16);
     ZydisDecodedInstruction z;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -643,5 +643,4 @@ void ops_system_register(insn_fn *t)
     };
     for (size_t n = 0; n < G_N_ELEMENTS(handlers); n++)
         t[handlers[n].mnemonic] = handlers[n].exec;
-}
 }

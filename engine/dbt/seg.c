@@ -111,7 +111,8 @@ void load_segment_real(struct interp *in, int sreg, uint16_t selector)
     seg->base = (uint32_t)selector << 4;
     if (in->state.eflags & X86_FLAG_VM) {
         seg->limit = 0xffff;
-        seg->attrib = X86_DESC_P | X86_DESC_S | (3 << X86_DESC_DPL_SHIFT) | (sreg == S_CS ? 0xb : 0x3);
+        seg->attrib =
+            X86_DESC_P | X86_DESC_S | (3 << X86_DESC_DPL_SHIFT) | (sreg == S_CS ? 0xb : 0x3);
     } else if (sreg == S_CS) {
         /* A far transfer in real mode makes CS a present, readable code
          * segment again, whatever protected mode left in its cache. */
@@ -198,8 +199,8 @@ void stack_push_at(struct interp *in, const struct x86_segment *ss, uint32_t *es
     bool expand_down = (ss->attrib & (TYPE_CODE | TYPE_EXPAND_DN)) == TYPE_EXPAND_DN &&
                        (in->state.cr0 & X86_CR0_PE) && !(in->state.eflags & X86_FLAG_VM);
     uint64_t last = (uint64_t)sp + size - 1;
-    bool bad = expand_down ? (sp <= ss->limit || last > (big ? 0xffffffffu : 0xffffu))
-                           : last > ss->limit;
+    bool bad =
+        expand_down ? (sp <= ss->limit || last > (big ? 0xffffffffu : 0xffffu)) : last > ss->limit;
     if (bad)
         raise_exception(in, X86_EXC_SS, fault_error);
     unsigned dpl = (ss->attrib & X86_DESC_DPL_MASK) >> X86_DESC_DPL_SHIFT;

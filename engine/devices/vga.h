@@ -78,6 +78,10 @@ struct memory_region *vga_lfb_region(struct vga *vga);
  * video memory behind the renderer's back. */
 void vga_invalidate(struct vga *vga);
 
+/* Appends the text on screen, one line per character row, when the adapter
+ * is in a text mode; returns false in graphics modes. */
+bool vga_text_screen(struct vga *vga, GString *out);
+
 /* Renders what changed into fb and records damage; the display source. */
 void vga_render(void *vga, struct framebuffer *fb);
 

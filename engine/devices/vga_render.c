@@ -632,3 +632,31 @@ void vga_render(void *opaque, struct framebuffer *fb)
     vga->font_dirty = false;
     vga->force_full = false;
 }
+
+/* ---- Text for people and tests ---- */
+
+bool vga_text_screen(struct vga *vga, GString *out)
+{
+    struct vga_scanout s;
+    vga_build_scanout(vga, &s);
+    if (s.kind != SCAN_TEXT)
+        return false;
+    unsigned row_height = s.max_scan + 1;
+    for (unsigned sl = 0; sl + row_height <= s.height; sl += row_height) {
+        struct scan_position p = scan_position(&s, sl);
+        GString *line = g_string_new(NULL);
+        for (unsigned c = 0; c < s.columns; c++) {
+            uint32_t ma = (p.ma + c) & 0xffff;
+            uint8_t ch = (uint8_t)vga_vram_load32(vga, crtc_address(&s, ma, p.rs));
+            /* Code page 437's printable ASCII as is; everything else (line
+             * drawing, accents) as a space, so tests can match words. */
+            g_string_append_c(line, ch >= 0x20 && ch < 0x7f ? (char)ch : ' ');
+        }
+        while (line->len && line->str[line->len - 1] == ' ')
+            g_string_truncate(line, line->len - 1);
+        g_string_append(out, line->str);
+        g_string_append_c(out, '\n');
+        g_string_free(line, TRUE);
+    }
+    return true;
+}

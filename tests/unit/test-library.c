@@ -1,0 +1,169 @@
+/* The VM library: key files under $XDG_CONFIG_HOME/vivarium/, disk images under
+ * $XDG_DATA_HOME/vivarium/images/, and the engine command line made from them.
+ * G_TEST_OPTION_ISOLATE_DIRS gives every test its own empty XDG directories. */
+#include "viv-library.h"
+
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
+static char *make_image(const char *name, gsize size)
+{
+    /* Somewhere outside Vivarium's own images folder, like a download. */
+    g_autofree char *directory = g_build_filename(g_get_user_data_dir(), "downloads", NULL);
+    char *path = g_build_filename(directory, name, NULL);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *zeros = g_malloc0(size);
+
+    g_assert_cmpint(g_mkdir_with_parents(directory, 0700), ==, 0);
+    g_file_set_contents(path, zeros, size, &error);
+    g_assert_no_error(error);
+    return path;
+}
+
+static void test_library_create_from_disk_image(void)
+{
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_autofree char *image = make_image("dos.img", 4096);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivVm) vm =
+        viv_library_create(library, "Test DOS", VIV_INSTALL_FROM_DISK_IMAGE, image, 64, 8, &error);
+    g_autofree char *config = viv_library_config_dir();
+    g_autofree char *expected_path = g_build_filename(config, "test-dos.vm", NULL);
+    g_autofree char *content = NULL;
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(viv_vm_get_path(vm), ==, expected_path);
+    g_assert_cmpstr(viv_vm_get_id(vm), ==, "test-dos");
+    g_assert_true(g_file_get_contents(expected_path, &content, NULL, NULL));
+    g_assert_nonnull(strstr(content, "Name=Test DOS"));
+    g_assert_nonnull(strstr(content, "Memory=64"));
+    g_assert_cmpstr(viv_vm_get_hard_disk(vm), ==, image);
+    g_assert_cmpstr(viv_vm_get_boot_order(vm), ==, "cda");
+    /* The person's own image is used in place: nothing new in images/. */
+    g_assert_false(viv_library_owns_disk(vm));
+    g_assert_cmpuint(g_list_model_get_n_items(viv_library_get_model(library)), ==, 1);
+}
+
+static void test_library_create_empty(void)
+{
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivVm) first =
+        viv_library_create(library, "My PC", VIV_INSTALL_EMPTY, NULL, 256, 2, &error);
+    g_autoptr(VivVm) second =
+        viv_library_create(library, "My PC", VIV_INSTALL_EMPTY, NULL, 256, 2, &error);
+    struct stat info;
+
+    g_assert_no_error(error);
+    g_assert_cmpstr(viv_vm_get_id(first), ==, "my-pc");
+    g_assert_cmpstr(viv_vm_get_id(second), ==, "my-pc-2");
+    g_assert_true(viv_library_owns_disk(first));
+    g_assert_cmpint(g_stat(viv_vm_get_hard_disk(first), &info), ==, 0);
+    g_assert_cmpint(info.st_size, ==, (gint64)2 << 30);
+    /* Sparse: a 2 GiB image takes (almost) no blocks. */
+    g_assert_cmpint(info.st_blocks, <, 64);
+}
+
+static void test_library_create_missing_image(void)
+{
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivVm) vm = viv_library_create(library, "Nope", VIV_INSTALL_FROM_CDROM,
+                                             "/nonexistent/install.iso", 256, 8, &error);
+
+    g_assert_null(vm);
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+    g_assert_cmpuint(g_list_model_get_n_items(viv_library_get_model(library)), ==, 0);
+}
+
+static void test_library_engine_options(void)
+{
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_autofree char *iso = make_image("install.iso", 2048);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivVm) vm =
+        viv_library_create(library, "Linux", VIV_INSTALL_FROM_CDROM, iso, 512, 1, &error);
+    g_auto(GStrv) options = NULL;
+
+    g_assert_no_error(error);
+    viv_vm_set_sound(vm, FALSE);
+    viv_vm_set_backend(vm, "dbt");
+    options = viv_vm_build_engine_options(vm);
+    const char *expected[] = {"--name",  "Linux",  "--memory",   "512",   "--accel",
+                              "dbt",     "--boot", "dca",        "--hda", viv_vm_get_hard_disk(vm),
+                              "--cdrom", iso,      "--no-sound", NULL};
+    g_assert_cmpstrv(options, expected);
+}
+
+static void test_library_round_trip(void)
+{
+    g_autofree char *config = viv_library_config_dir();
+    g_autofree char *path = g_build_filename(config, "old.vm", NULL);
+    g_autofree char *broken = g_build_filename(config, "broken.vm", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *content = NULL;
+
+    g_mkdir_with_parents(config, 0700);
+    g_file_set_contents(path,
+                        "# kept comment\n[Machine]\nName=Old\nMemory=32\nFutureKey=42\n"
+                        "[Drives]\nFloppy=/games/disk1.img\n",
+                        -1, &error);
+    g_file_set_contents(broken, "this is not a key file", -1, &error);
+    g_assert_no_error(error);
+
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_test_expect_message(NULL, G_LOG_LEVEL_WARNING, "Skipping*broken.vm*");
+    viv_library_load(library);
+    g_test_assert_expected_messages();
+    g_assert_cmpuint(g_list_model_get_n_items(viv_library_get_model(library)), ==, 1);
+    g_autoptr(VivVm) vm = g_list_model_get_item(viv_library_get_model(library), 0);
+    g_assert_cmpstr(viv_vm_get_name(vm), ==, "Old");
+    g_assert_cmpint(viv_vm_get_memory(vm), ==, 32);
+    g_assert_cmpstr(viv_vm_get_floppy(vm), ==, "/games/disk1.img");
+    g_assert_null(viv_vm_get_cdrom(vm));
+    g_assert_cmpstr(viv_vm_get_backend(vm), ==, "auto");
+    g_assert_true(viv_vm_get_sound(vm));
+
+    viv_vm_set_memory(vm, 48);
+    viv_vm_set_floppy(vm, NULL);
+    g_assert_true(viv_vm_save(vm, &error));
+    g_assert_true(g_file_get_contents(path, &content, NULL, NULL));
+    g_assert_nonnull(strstr(content, "Memory=48"));
+    g_assert_nonnull(strstr(content, "FutureKey=42"));
+    g_assert_nonnull(strstr(content, "# kept comment"));
+    g_assert_null(strstr(content, "Floppy="));
+}
+
+static void test_library_delete(void)
+{
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivVm) kept =
+        viv_library_create(library, "A", VIV_INSTALL_EMPTY, NULL, 16, 1, &error);
+    g_autoptr(VivVm) gone =
+        viv_library_create(library, "B", VIV_INSTALL_EMPTY, NULL, 16, 1, &error);
+    g_autofree char *kept_disk = g_strdup(viv_vm_get_hard_disk(kept));
+    g_autofree char *gone_disk = g_strdup(viv_vm_get_hard_disk(gone));
+
+    g_assert_no_error(error);
+    g_assert_true(viv_library_delete(library, kept, TRUE, &error));
+    g_assert_true(viv_library_delete(library, gone, FALSE, &error));
+    g_assert_no_error(error);
+    g_assert_false(g_file_test(viv_vm_get_path(kept), G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(viv_vm_get_path(gone), G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(kept_disk, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(gone_disk, G_FILE_TEST_EXISTS));
+    g_assert_cmpuint(g_list_model_get_n_items(viv_library_get_model(library)), ==, 0);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, G_TEST_OPTION_ISOLATE_DIRS, NULL);
+    g_test_add_func("/library/create-from-disk-image", test_library_create_from_disk_image);
+    g_test_add_func("/library/create-empty", test_library_create_empty);
+    g_test_add_func("/library/create-missing-image", test_library_create_missing_image);
+    g_test_add_func("/library/engine-options", test_library_engine_options);
+    g_test_add_func("/library/round-trip", test_library_round_trip);
+    g_test_add_func("/library/delete", test_library_delete);
+    return g_test_run();
+}
