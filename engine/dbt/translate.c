@@ -260,12 +260,39 @@ static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
         emit_movzx16(e, H_RSI, H_RSI);
 }
 
-static uint32_t mem_info(const ZydisDecodedOperand *o, unsigned size)
+/* The segment of a memory operand: the last segment prefix if there is
+ * one (Zydis reads a lone 3Eh before a branch as NOTRACK rather than DS),
+ * else the operand's default. */
+static unsigned operand_segment(const ZydisDecodedInstruction *z, const ZydisDecodedOperand *o)
+{
+    for (int p = z->raw.prefix_count - 1; p >= 0; p--) {
+        switch (z->raw.prefixes[p].value) {
+        case 0x26:
+            return S_ES;
+        case 0x2e:
+            return S_CS;
+        case 0x36:
+            return S_SS;
+        case 0x3e:
+            return S_DS;
+        case 0x64:
+            return S_FS;
+        case 0x65:
+            return S_GS;
+        default:
+            break;
+        }
+    }
+    return (unsigned)(o->mem.segment - ZYDIS_REGISTER_ES);
+}
+
+static uint32_t mem_info(const ZydisDecodedInstruction *z, const ZydisDecodedOperand *o,
+                         unsigned size)
 {
     /* Every helper records the instruction's start state: translated
      * instructions change no guest state before their last access (see
      * end_rmw), so the state at any access is the state at the start. */
-    return (uint32_t)(o->mem.segment - ZYDIS_REGISTER_ES) | (size << 4) | DBT_INFO_SYNC;
+    return operand_segment(z, o) | (size << 4) | DBT_INFO_SYNC;
 }
 
 /* [rbx + index*8 + disp32] */
@@ -386,7 +413,7 @@ static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned
     struct emitter *e = &t->e;
     flush_flags(t);
     uint8_t *slow[5];
-    emit_fast_lookup(t, o->mem.segment - ZYDIS_REGISTER_ES, size, false, slow);
+    emit_fast_lookup(t, operand_segment(t->z, o), size, false, slow);
     if (size == 4) {
         emit8(e, 0x8b); /* mov eax, [rcx + rax] */
     } else {
@@ -397,7 +424,7 @@ static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned
     emit8(e, 0x01);
     uint8_t *done = emit_jmp_fwd(e);
     patch_slow(t, slow);
-    emit_mov_imm(e, H_RDX, mem_info(o, size));
+    emit_mov_imm(e, H_RDX, mem_info(t->z, o, size));
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_load);
@@ -412,7 +439,7 @@ static void emit_mem_store_only(struct tctx *t, const ZydisDecodedOperand *o, un
     struct emitter *e = &t->e;
     flush_flags(t);
     uint8_t *slow[5];
-    emit_fast_lookup(t, o->mem.segment - ZYDIS_REGISTER_ES, size, true, slow);
+    emit_fast_lookup(t, operand_segment(t->z, o), size, true, slow);
     emit_opsize(e, size);
     emit8(e, 0x44); /* mov [rcx + rax], r8d/r8w/r8b */
     emit8(e, size == 1 ? 0x88 : 0x89);
@@ -421,7 +448,7 @@ static void emit_mem_store_only(struct tctx *t, const ZydisDecodedOperand *o, un
     emit_mov_imm(e, H_R14, 0);
     uint8_t *done = emit_jmp_fwd(e);
     patch_slow(t, slow);
-    emit_mov_imm(e, H_RDX, mem_info(o, size));
+    emit_mov_imm(e, H_RDX, mem_info(t->z, o, size));
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_store);
@@ -662,6 +689,8 @@ static bool tr_shift(struct tctx *t, unsigned ext)
     uint32_t written = (ext == 0 || ext == 1) ? (X86_FLAG_CF | X86_FLAG_OF) : FLAGS_ALL;
     if (is_imm(cnt)) {
         unsigned count = (unsigned)cnt->imm.value.u & 31;
+        if (count == 0 && is_mem(dst))
+            return false; /* still accesses memory: the interpreter does it */
         if (count == 0)
             return true; /* changes nothing, not even flags */
         if (!begin_rmw(t, dst, size))
