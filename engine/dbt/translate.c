@@ -1153,6 +1153,10 @@ static bool ends_block(const ZydisDecodedInstruction *z)
     case ZYDIS_CATEGORY_SYSCALL:
     case ZYDIS_CATEGORY_SYSRET:
     case ZYDIS_CATEGORY_SYSTEM:
+    case ZYDIS_CATEGORY_IO:
+    case ZYDIS_CATEGORY_IOSTRINGOP:
+        /* I/O may remap memory (PAM, A20), so the dispatch loop must look
+         * at the page again. */
         return true;
     default:
         return false;
