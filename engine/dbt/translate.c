@@ -172,6 +172,54 @@ static uint32_t cc_flags(unsigned cc)
     return needs[(cc >> 1) & 7];
 }
 
+/* Makes a host condition code test guest condition cc. When RFLAGS does
+ * not hold the flags cc reads, they are tested in EFLAGS in memory with
+ * ordinary instructions (loading them into RFLAGS with POPF is slow), and
+ * the host condition becomes "not zero" (or "zero" for the odd, negated
+ * conditions). */
+static unsigned host_condition(struct tctx *t, unsigned cc)
+{
+    struct emitter *e = &t->e;
+    uint32_t need = cc_flags(cc);
+    if (!(need & ~t->host_valid))
+        return cc;
+    flush_flags(t);
+    switch (cc >> 1) {
+    case 6: /* L/GE: SF != OF */
+    case 7: /* LE/G: ZF or SF != OF */
+        emit_load(e, H_R11, OFF_EFLAGS, 4);
+        emit_mov_reg(e, H_R10, H_R11);
+        emit8(e, 0x41); /* shr r10d, 4: OF onto SF's bit */
+        emit8(e, 0xc1);
+        emit8(e, 0xea);
+        emit8(e, 4);
+        emit8(e, 0x45); /* xor r10d, r11d */
+        emit8(e, 0x31);
+        emit8(e, 0xda);
+        emit8(e, 0x41); /* and r10d, SF */
+        emit8(e, 0x81);
+        emit8(e, 0xe2);
+        emit32(e, X86_FLAG_SF);
+        if (cc >> 1 == 7) {
+            emit8(e, 0x41); /* and r11d, ZF */
+            emit8(e, 0x81);
+            emit8(e, 0xe3);
+            emit32(e, X86_FLAG_ZF);
+            emit8(e, 0x45); /* or r10d, r11d */
+            emit8(e, 0x09);
+            emit8(e, 0xda);
+        }
+        break;
+    default:
+        emit8(e, 0xf7); /* test dword [rbx + eflags], need */
+        emit_modrm_rbx(e, 0, OFF_EFLAGS);
+        emit32(e, need);
+        break;
+    }
+    t->host_valid = 0;
+    return (cc & 1) ? CC_E : CC_NE;
+}
+
 /* --- Operands ----------------------------------------------------------------- */
 
 /* Where a general register lives in struct x86_state. */
@@ -879,8 +927,7 @@ static bool tr_setcc(struct tctx *t, unsigned cc)
         return false;
     if (!is_mem(dst) && !is_gpr(dst))
         return false;
-    need_host_flags(t, cc_flags(cc));
-    emit_setcc(&t->e, cc, H_RAX);
+    emit_setcc(&t->e, host_condition(t, cc), H_RAX);
     if (is_gpr(dst)) {
         emit_reg_store(t, dst, H_RAX);
         return true;
@@ -910,8 +957,7 @@ static bool tr_cmov(struct tctx *t, unsigned cc)
         return false;
     }
     emit_operand(t, dst, size, H_RAX);
-    need_host_flags(t, cc_flags(cc));
-    emit_cmovcc(&t->e, cc, H_RAX, H_RDX);
+    emit_cmovcc(&t->e, host_condition(t, cc), H_RAX, H_RDX);
     emit_reg_store(t, dst, H_RAX);
     return true;
 }
@@ -966,9 +1012,9 @@ static bool tr_jcc(struct tctx *t, unsigned cc)
     uint32_t target;
     if (!branch_target(t, &target))
         return false;
-    need_host_flags(t, cc_flags(cc));
+    unsigned host_cc = host_condition(t, cc);
     uint32_t host_valid = t->host_valid, dirty = t->dirty;
-    uint8_t *taken = emit_jcc_fwd(&t->e, cc);
+    uint8_t *taken = emit_jcc_fwd(&t->e, host_cc);
     emit_exit_chain(t, t->next);
     emit_patch(&t->e, taken, t->e.p);
     t->host_valid = host_valid;
