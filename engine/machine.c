@@ -177,8 +177,12 @@ static bool attach_drives(struct machine *m, GError **error)
  * when booting one directly (reloaded at every reset, as QEMU does). */
 static bool initial_cpu_state(struct machine *m, struct x86_state *state, GError **error)
 {
-    if (m->config->kernel_path)
+    if (m->config->kernel_path) {
+        /* No firmware runs, so nothing else would give the text mode its
+         * font. */
+        vga_load_rom_font(m->vga);
         return loader_boot_kernel(m, state, error);
+    }
     x86_state_reset(state);
     return true;
 }

@@ -1600,31 +1600,46 @@ static bool compare(const struct machine_state *ref, const struct machine_state 
     return same;
 }
 
+/* The status flags undefined at the end of a prefix that stops after
+ * instruction k: those on the straight path, and those of every jump out of
+ * the prefix (a jump changes no flag, so what was undefined before it). */
+static uint32_t prefix_undefined(const struct gen *g, int k)
+{
+    uint32_t undefined = g->insns[k + 1].undefined_before;
+    for (int j = 0; j <= k; j++) {
+        const struct insn *in = &g->insns[j];
+        if (in->jump_group < 0)
+            continue;
+        int group = in->jump_group > g->groups ? g->groups : in->jump_group;
+        if (g->group_start[group] > k)
+            undefined |= in->undefined_before;
+    }
+    return undefined;
+}
+
 /* Narrows a difference down: runs ever longer prefixes of the sequence
  * (everything after the prefix replaced by HLTs, so forward jumps out of it
- * stop too) until the final states differ. Flags undefined anywhere in the
- * prefix are ignored. Returns the index of the last instruction of the
- * first differing prefix, or -1 (when only whole runs differ). */
+ * stop too) until the final states differ. Returns the index of the last
+ * instruction of the first differing prefix, or -1. */
 static int first_difference(const struct gen *g, bool pm32, struct runner *reference,
                             struct runner *tested, const struct machine_state *initial)
 {
     static struct machine_state prefix, ref_out, got_out;
     char error[200];
-    uint32_t undefined = 0;
     for (int k = 0; k < g->n - 1; k++) {
         prefix = *initial;
         uint32_t end = g->insns[k + 1].offset;
         memset(prefix.code + end, 0xf4, CODE_SIZE - end);
-        undefined |= g->insns[k + 1].undefined_before;
+        uint32_t mask = 0x003fffffu & ~prefix_undefined(g, k);
         if (!reference->run(reference, pm32, &prefix, &ref_out, error, sizeof(error)))
             return -1;
         bool ran = tested->run(tested, pm32, &prefix, &got_out, error, sizeof(error));
-        if (!ran || !compare(&ref_out, &got_out, 0x003fffffu & ~undefined, false)) {
+        if (!ran || !compare(&ref_out, &got_out, mask, false)) {
             if (!ran)
                 fprintf(stderr, "  %s\n", error);
             print_regs("reference", &ref_out);
             print_regs(tested->name, &got_out);
-            compare(&ref_out, &got_out, 0x003fffffu & ~undefined, true);
+            compare(&ref_out, &got_out, mask, true);
             return k;
         }
     }

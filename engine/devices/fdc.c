@@ -306,7 +306,16 @@ static bool load_sector(struct fdc *fdc)
         finish_error(fdc, ST1_NO_DATA, 0);
         return false;
     }
-    if (block_read(current_drive(fdc)->bd, (uint64_t)offset, fdc->data, FDC_SECTOR_SIZE) < 0) {
+    /* An image shorter than its disk format (a lone boot sector, say) reads
+     * as zeros past its end, as if the rest of the disk were blank. */
+    struct block_device *bd = current_drive(fdc)->bd;
+    uint64_t length = block_length(bd);
+    size_t available = (uint64_t)offset >= length ? 0
+                       : length - (uint64_t)offset < FDC_SECTOR_SIZE
+                           ? (size_t)(length - (uint64_t)offset)
+                           : FDC_SECTOR_SIZE;
+    memset(fdc->data + available, 0, FDC_SECTOR_SIZE - available);
+    if (available && block_read(bd, (uint64_t)offset, fdc->data, available) < 0) {
         finish_error(fdc, ST1_NO_DATA, 0x20 /* data error in the data field */);
         return false;
     }
@@ -871,12 +880,18 @@ void fdc_destroy(struct fdc *fdc)
     g_free(fdc);
 }
 
+/* The format of an image by its size. An image smaller than every format
+ * (boot-sector programs are 512 bytes) is taken as the beginning of a
+ * 1.44 MiB disk, the drive type every BIOS assumes, as QEMU does. */
 static const struct floppy_format *format_for_size(uint64_t bytes)
 {
     for (size_t i = 0; i < G_N_ELEMENTS(floppy_formats); i++) {
         if (floppy_formats[i].bytes == bytes)
             return &floppy_formats[i];
     }
+    if (bytes > 0 && bytes < floppy_formats[G_N_ELEMENTS(floppy_formats) - 1].bytes &&
+        bytes % FDC_SECTOR_SIZE == 0)
+        return &floppy_formats[0];
     return NULL;
 }
 
@@ -890,10 +905,12 @@ bool fdc_insert(struct fdc *fdc, unsigned drive, struct block_device *bd, GError
     if (bd) {
         format = format_for_size(block_length(bd));
         if (!format) {
-            g_set_error(error, BLOCK_ERROR, BLOCK_ERROR_UNSUPPORTED,
-                        "%s: a floppy image of %" G_GUINT64_FORMAT
-                        " bytes matches no disk format (160 KiB to 2.88 MiB)",
-                        bd->path, block_length(bd));
+            g_set_error(
+                error, BLOCK_ERROR, BLOCK_ERROR_UNSUPPORTED,
+                "%s: a floppy image of %" G_GUINT64_FORMAT
+                " bytes matches no disk format (160 KiB to 2.88 MiB, or whole sectors below "
+                "160 KiB)",
+                bd->path, block_length(bd));
             return false;
         }
     }

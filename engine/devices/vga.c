@@ -744,3 +744,31 @@ const struct vmstate_desc vga_vmstate = {
             VMSTATE_END,
         },
 };
+
+/* The IBM PC's 8x16 glyphs for characters 0 (blank) and 1 (the smiley), by
+ * which the font is recognised inside a VGA BIOS image. */
+static const uint8_t rom_font_signature[32] = {
+    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0,
+    0x00, 0x00, 0x7e, 0x81, 0xa5, 0x81, 0x81, 0xbd, 0x99, 0x81, 0x81, 0x7e, 0x00, 0x00, 0x00, 0x00,
+};
+
+bool vga_load_rom_font(struct vga *vga)
+{
+    const size_t font_size = 256 * 16;
+    if (!vga->rom_image || vga->rom_size < font_size)
+        return false;
+    for (size_t at = 0; at + font_size <= vga->rom_size; at++) {
+        if (memcmp(vga->rom_image + at, rom_font_signature, sizeof(rom_font_signature)) != 0)
+            continue;
+        /* Plane 2 holds 32 bytes per character, of which 16 are used. */
+        for (unsigned c = 0; c < 256; c++) {
+            for (unsigned row = 0; row < 32; row++) {
+                uint8_t bits = row < 16 ? vga->rom_image[at + c * 16 + row] : 0;
+                vga->vram[((size_t)c * 32 + row) * 4 + 2] = bits;
+            }
+        }
+        vga->font_dirty = true;
+        return true;
+    }
+    return false;
+}

@@ -78,6 +78,12 @@ struct memory_region *vga_lfb_region(struct vga *vga);
  * video memory behind the renderer's back. */
 void vga_invalidate(struct vga *vga);
 
+/* Puts the VGA BIOS's 8x16 font into plane 2, as the BIOS's start-up code
+ * would: for kernels booted directly (--kernel), which find the adapter in
+ * text mode and expect a font. Returns false when no VGA BIOS image is loaded
+ * or no font is found in it. */
+bool vga_load_rom_font(struct vga *vga);
+
 /* Appends the text on screen, one line per character row, when the adapter
  * is in a text mode; returns false in graphics modes. */
 bool vga_text_screen(struct vga *vga, GString *out);

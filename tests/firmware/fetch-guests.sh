@@ -11,6 +11,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/vivarium-guests}
 mkdir -p "$cache/debs" "$cache/x"
+# Tests running side by side share one cache: one fetches, the others wait.
+exec 9>"$cache/.lock"
+flock 9
 cd "$cache/debs"
 
 if ! dpkg --print-foreign-architectures | grep -qx i386; then
@@ -83,4 +86,4 @@ if [ ! -f "$cache/isolinux.iso" ] && command -v xorriso >/dev/null; then
     mv "$cache/isolinux.iso.tmp" "$cache/isolinux.iso"
     rm -rf "$iso"
 fi
-echo "$cache"
+echo "$cache" >&2

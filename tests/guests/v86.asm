@@ -46,7 +46,11 @@ guest_begin
     expect_eq dword [EXC_EIP], %2, %1
 %endif
     expect_eq dword [EXC_CS], ROM_SEGMENT, %1
-    expect_eq dword [EXC_EFLAGS], FLAGS_VM | 0x0002, %1
+    ; Hardware sets RF in the EFLAGS image of a fault (SDM vol. 3, 17.3.1.1);
+    ; QEMU does not, so RF is left out.
+    mov eax, [EXC_EFLAGS]
+    and eax, ~0x10000
+    expect_eq eax, FLAGS_VM | 0x0002, %1
 %endmacro
 
 start:
