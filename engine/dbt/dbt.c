@@ -218,6 +218,9 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
     struct cpu *cpu = in->cpu;
     typedef void (*enter_fn)(struct interp *, const void *);
     enter_fn enter = (enter_fn)(uintptr_t)d->enter;
+    /* Like the interpreter's slice: a run does some work before it first
+     * looks at the clock. */
+    d->budget = DBT_CLOCK_CHECK_BLOCKS;
     for (;;) {
         if (s->shutdown)
             return CPU_EXIT_SHUTDOWN;
