@@ -218,9 +218,6 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
     struct cpu *cpu = in->cpu;
     typedef void (*enter_fn)(struct interp *, const void *);
     enter_fn enter = (enter_fn)(uintptr_t)d->enter;
-    /* Like the interpreter's slice: a run does some work before it first
-     * looks at the clock. */
-    d->budget = DBT_CLOCK_CHECK_BLOCKS;
     for (;;) {
         if (s->shutdown)
             return CPU_EXIT_SHUTDOWN;
@@ -262,6 +259,10 @@ static enum cpu_exit dbt_run(struct cpu *cpu, int64_t deadline_ns)
 {
     struct dbt *d = dbt_of(cpu);
     struct interp *in = &d->in;
+    /* Like the interpreter's slice: a run does some work before it first
+     * looks at the clock (not again after each fault, so a guest faulting
+     * in a loop still reaches the clock check). */
+    d->budget = DBT_CLOCK_CHECK_BLOCKS;
     if (__builtin_setjmp(in->fault_jmp)) {
         handle_raised_exception(in);
         dbt_segments_changed(d);
