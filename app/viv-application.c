@@ -14,6 +14,7 @@ struct _VivApplication {
     GtkApplication parent_instance;
 
     GSettings *settings;
+    VivVm *demo_to_start; /* created on this first start, to start once a window shows */
     VivLibrary *library;
 };
 
@@ -199,6 +200,59 @@ static const GActionEntry app_actions[] = {
     {"quit", viv_application_quit_action, NULL, NULL, NULL, {0}},
 };
 
+/* The demo guest's floppy: VIVARIUM_DEMO_IMAGE (set and empty: no demo), else
+ * the installed copy, else the one in the build tree. */
+static const char *viv_application_demo_image(void)
+{
+    const char *candidates[] = {g_getenv("VIVARIUM_DEMO_IMAGE"), VIVARIUM_DEMO_IMAGE_PATH,
+                                VIVARIUM_DEMO_IMAGE_BUILD_PATH};
+
+    if (candidates[0] != NULL && *candidates[0] == '\0')
+        return NULL;
+    for (gsize i = 0; i < G_N_ELEMENTS(candidates); i++) {
+        if (candidates[i] != NULL && g_file_test(candidates[i], G_FILE_TEST_IS_REGULAR))
+            return candidates[i];
+    }
+    return NULL;
+}
+
+/* On the first start, an empty library gets a demo VM whose guest the project
+ * builds from its own sources, so that a new user sees a machine work at once.
+ * Its floppy is copied into the images folder: the guest may write to it. */
+static void viv_application_add_demo_vm(VivApplication *self)
+{
+    const char *image = viv_application_demo_image();
+    g_autofree char *images_dir = NULL;
+    g_autofree char *copy = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GFile) source = NULL;
+    g_autoptr(GFile) target = NULL;
+    g_autoptr(VivVm) vm = NULL;
+
+    if (g_settings_get_boolean(self->settings, "demo-created") ||
+        g_list_model_get_n_items(viv_library_get_model(self->library)) > 0 || image == NULL)
+        return;
+    images_dir = viv_library_images_dir();
+    g_mkdir_with_parents(images_dir, 0700);
+    copy = g_build_filename(images_dir, "vivarium-demo.img", NULL);
+    source = g_file_new_for_path(image);
+    target = g_file_new_for_path(copy);
+    if (!g_file_copy(source, target, G_FILE_COPY_OVERWRITE, NULL, NULL, NULL, &error)) {
+        g_warning("Cannot copy the demo floppy: %s", error->message);
+        return;
+    }
+    vm = viv_library_create(self->library, _("Vivarium demo"), VIV_INSTALL_FROM_FLOPPY, copy, 16, 1,
+                            &error);
+    if (vm == NULL) {
+        g_warning("Cannot create the demo VM: %s", error->message);
+        return;
+    }
+    g_settings_set_boolean(self->settings, "demo-created", TRUE);
+    /* Started at once, so that the first thing a new user sees is a working
+     * guest. */
+    self->demo_to_start = g_steal_pointer(&vm);
+}
+
 static void viv_application_startup(GApplication *application)
 {
     VivApplication *self = VIV_APPLICATION(application);
@@ -222,6 +276,7 @@ static void viv_application_startup(GApplication *application)
     self->settings = g_settings_new(VIV_APPLICATION_ID);
     self->library = viv_library_new();
     viv_library_load(self->library);
+    viv_application_add_demo_vm(self);
 }
 
 static void viv_application_activate(GApplication *application)
@@ -232,6 +287,10 @@ static void viv_application_activate(GApplication *application)
     if (window == NULL)
         window = GTK_WINDOW(viv_window_new(self));
     gtk_window_present(window);
+    if (self->demo_to_start != NULL) {
+        g_autoptr(VivVm) demo = g_steal_pointer(&self->demo_to_start);
+        viv_application_start_vm(self, demo);
+    }
 }
 
 static void viv_application_shutdown(GApplication *application)
@@ -253,6 +312,7 @@ static void viv_application_dispose(GObject *object)
 
     g_clear_object(&self->library);
     g_clear_object(&self->settings);
+    g_clear_object(&self->demo_to_start);
     G_OBJECT_CLASS(viv_application_parent_class)->dispose(object);
 }
 

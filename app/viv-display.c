@@ -43,8 +43,10 @@ struct _VivDisplay {
     int centre_x, centre_y;
     gboolean warping;
 
-    /* qnum codes the guest currently sees pressed. */
+    /* qnum codes the guest currently sees pressed, and the keysym each was
+     * pressed with (VNC servers want the keysym on release too). */
     guint32 held_keys[(VIV_QNUM_MAX + 1) / 32];
+    guint held_keyvals[VIV_QNUM_MAX + 1];
     guint held_buttons;
 };
 
@@ -162,7 +164,7 @@ static void viv_display_release_all_input(VivDisplay *self)
         if (viv_display_key_held(self, qnum)) {
             viv_display_set_key(self, qnum, FALSE);
             if (self->source != NULL)
-                viv_display_source_send_key(self->source, qnum, 0, FALSE);
+                viv_display_source_send_key(self->source, qnum, self->held_keyvals[qnum], FALSE);
         }
     }
     for (guint button = 1; button <= 3; button++) {
@@ -250,6 +252,8 @@ static gboolean viv_display_key_event(GtkWidget *widget, GdkEventKey *event)
         if (!down && !viv_display_key_held(self, qnum))
             goto check_release;
         viv_display_set_key(self, qnum, down);
+        if (down)
+            self->held_keyvals[qnum] = event->keyval;
     }
     viv_display_source_send_key(self->source, qnum, event->keyval, down);
 
@@ -422,9 +426,11 @@ void viv_display_send_keys(VivDisplay *self, const guint *qnums, guint n_keys)
     if (self->source == NULL)
         return;
     for (guint i = 0; i < n_keys; i++)
-        viv_display_source_send_key(self->source, qnums[i], 0, TRUE);
+        viv_display_source_send_key(self->source, qnums[i], viv_keymap_qnum_to_keysym(qnums[i]),
+                                    TRUE);
     for (guint i = n_keys; i-- > 0;)
-        viv_display_source_send_key(self->source, qnums[i], 0, FALSE);
+        viv_display_source_send_key(self->source, qnums[i], viv_keymap_qnum_to_keysym(qnums[i]),
+                                    FALSE);
 }
 
 static void viv_display_get_property(GObject *object, guint prop_id, GValue *value,

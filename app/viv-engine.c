@@ -24,8 +24,11 @@
  * for a stuck engine gets an answer. */
 #define ENGINE_CALL_TIMEOUT_MS 10000
 #define ENGINE_QUIT_GRACE_S    5
-#define STDERR_LINES_KEPT      8
-#define ENGINE_DBUS_FD         3
+/* From spawning to a connected Machine proxy; an engine that does not speak the
+ * protocol (an old binary, a wrong VIVARIUM_ENGINE) is stopped after this. */
+#define ENGINE_HANDSHAKE_TIMEOUT_S 20
+#define STDERR_LINES_KEPT          8
+#define ENGINE_DBUS_FD             3
 
 struct _VivEngine {
     GObject parent_instance;
@@ -36,6 +39,9 @@ struct _VivEngine {
     guint child_watch;
     gboolean quitting;
     guint kill_timer;
+    guint handshake_timeout_s;
+    guint handshake_timer;
+    gboolean handshake_timed_out;
     GCancellable *cancellable;
 
     GDBusConnection *connection;
@@ -47,6 +53,7 @@ struct _VivEngine {
     GDataInputStream *stderr_stream;
     GCancellable *stderr_cancellable;
     GQueue stderr_lines;
+    guint stderr_repeats;
     gboolean stderr_closed;
 
     /* Between the child's exit and the end of its stderr (whose last lines say
@@ -100,7 +107,9 @@ static char *viv_engine_describe_exit(VivEngine *self, int wait_status)
     g_autofree char *last_line = viv_engine_last_stderr_line(self);
     g_autofree char *what = NULL;
 
-    if (WIFSIGNALED(wait_status)) {
+    if (self->handshake_timed_out) {
+        what = g_strdup(_("The engine did not answer in time."));
+    } else if (WIFSIGNALED(wait_status)) {
         what = g_strdup_printf(_("The engine stopped unexpectedly: it was killed by signal %d "
                                  "(%s)."),
                                WTERMSIG(wait_status), g_strsignal(WTERMSIG(wait_status)));
@@ -158,6 +167,7 @@ static void viv_engine_child_exited_cb(GPid pid, int wait_status, gpointer data)
     self->pid = 0;
     self->child_watch = 0;
     g_clear_handle_id(&self->kill_timer, g_source_remove);
+    g_clear_handle_id(&self->handshake_timer, g_source_remove);
     viv_engine_drop_connection(self);
     self->exit_pending = TRUE;
     self->exit_status = wait_status;
@@ -179,14 +189,29 @@ static void viv_engine_read_stderr_line_cb(GObject *source, GAsyncResult *result
         return;
     if (line == NULL) {
         /* End of file: the engine closed its stderr, usually by exiting. */
+        if (self->stderr_repeats > 0)
+            g_printerr("vivarium-engine[%d]: (the last message repeated %u times)\n", self->log_pid,
+                       self->stderr_repeats);
         self->stderr_closed = TRUE;
         viv_engine_finish_exit(self);
         return;
+    }
+    /* An engine stuck in a loop can print one line thousands of times a second:
+     * repeats are counted rather than forwarded and kept. */
+    if (g_strcmp0(line, g_queue_peek_tail(&self->stderr_lines)) == 0) {
+        self->stderr_repeats++;
+        goto read_next;
+    }
+    if (self->stderr_repeats > 0) {
+        g_printerr("vivarium-engine[%d]: (the last message repeated %u times)\n", self->log_pid,
+                   self->stderr_repeats);
+        self->stderr_repeats = 0;
     }
     g_printerr("vivarium-engine[%d]: %s\n", self->log_pid, line);
     g_queue_push_tail(&self->stderr_lines, g_steal_pointer(&line));
     while (g_queue_get_length(&self->stderr_lines) > STDERR_LINES_KEPT)
         g_free(g_queue_pop_head(&self->stderr_lines));
+read_next:
     g_data_input_stream_read_line_async(self->stderr_stream, G_PRIORITY_DEFAULT,
                                         self->stderr_cancellable, viv_engine_read_stderr_line_cb,
                                         self);
@@ -217,6 +242,7 @@ static void viv_engine_machine_proxy_cb(GObject *source, GAsyncResult *result, g
         return;
     }
     self->machine = machine;
+    g_clear_handle_id(&self->handshake_timer, g_source_remove);
     g_dbus_proxy_set_default_timeout(G_DBUS_PROXY(machine), ENGINE_CALL_TIMEOUT_MS);
     g_signal_connect_object(machine, "notify::state", G_CALLBACK(viv_engine_machine_state_cb), self,
                             0);
@@ -257,6 +283,19 @@ static void viv_engine_connection_cb(GObject *source, GAsyncResult *result, gpoi
                                g_object_ref(self));
 }
 
+static gboolean viv_engine_handshake_timeout_cb(gpointer data)
+{
+    VivEngine *self = data;
+
+    self->handshake_timer = 0;
+    if (self->pid != 0) {
+        g_message("vivarium-engine[%d] did not connect; killing it", self->log_pid);
+        self->handshake_timed_out = TRUE;
+        kill(self->pid, SIGKILL);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 gboolean viv_engine_spawn(VivEngine *self, const char *const *options, GError **error)
 {
     int sockets[2];
@@ -292,6 +331,8 @@ gboolean viv_engine_spawn(VivEngine *self, const char *const *options, GError **
 
     self->log_pid = (int)self->pid;
     self->child_watch = g_child_watch_add(self->pid, viv_engine_child_exited_cb, self);
+    self->handshake_timer =
+        g_timeout_add_seconds(self->handshake_timeout_s, viv_engine_handshake_timeout_cb, self);
     g_autoptr(GInputStream) stderr_stream = g_unix_input_stream_new(stderr_fd, TRUE);
     self->stderr_stream = g_data_input_stream_new(stderr_stream);
     g_data_input_stream_read_line_async(self->stderr_stream, G_PRIORITY_DEFAULT,
@@ -308,6 +349,11 @@ gboolean viv_engine_spawn(VivEngine *self, const char *const *options, GError **
     g_dbus_connection_new(G_IO_STREAM(stream), NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT,
                           NULL, self->cancellable, viv_engine_connection_cb, g_object_ref(self));
     return TRUE;
+}
+
+void viv_engine_set_handshake_timeout(VivEngine *self, guint seconds)
+{
+    self->handshake_timeout_s = seconds;
 }
 
 VivDbusMachine *viv_engine_get_machine(VivEngine *self)
@@ -417,7 +463,7 @@ static gboolean viv_engine_kill_cb(gpointer data)
 
     self->kill_timer = 0;
     if (self->pid != 0) {
-        g_warning("vivarium-engine[%d] did not quit; killing it", (int)self->pid);
+        g_message("vivarium-engine[%d] did not quit; killing it", (int)self->pid);
         kill(self->pid, SIGKILL);
     }
     return G_SOURCE_REMOVE;
@@ -459,6 +505,7 @@ static void viv_engine_dispose(GObject *object)
         self->pid = 0;
     }
     g_clear_handle_id(&self->kill_timer, g_source_remove);
+    g_clear_handle_id(&self->handshake_timer, g_source_remove);
     g_clear_handle_id(&self->exit_timer, g_source_remove);
     self->exit_pending = FALSE;
     viv_engine_drop_connection(self);
@@ -508,6 +555,7 @@ static void viv_engine_class_init(VivEngineClass *klass)
 static void viv_engine_init(VivEngine *self)
 {
     self->cancellable = g_cancellable_new();
+    self->handshake_timeout_s = ENGINE_HANDSHAKE_TIMEOUT_S;
     self->stderr_cancellable = g_cancellable_new();
     g_queue_init(&self->stderr_lines);
 }

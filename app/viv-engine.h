@@ -22,6 +22,10 @@ const char *viv_engine_program(void);
  * dies first. Fails only when the program cannot be started at all. */
 gboolean viv_engine_spawn(VivEngine *self, const char *const *options, GError **error);
 
+/* How long spawn may take to "ready" before the engine is killed and reported
+ * as not answering (default 20 s). Call before viv_engine_spawn(). */
+void viv_engine_set_handshake_timeout(VivEngine *self, guint seconds);
+
 /* NULL until "ready". */
 VivDbusMachine *viv_engine_get_machine(VivEngine *self);
 VivDbusDisplay *viv_engine_get_display(VivEngine *self);

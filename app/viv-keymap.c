@@ -75,3 +75,32 @@ guint viv_keymap_function_key(guint n)
         return VIV_QNUM_F12;
     return 0;
 }
+
+guint viv_keymap_qnum_to_keysym(guint qnum)
+{
+    /* X11 keysyms (X11/keysymdef.h). */
+    switch (qnum) {
+    case VIV_QNUM_ESC:
+        return 0xff1b; /* Escape */
+    case VIV_QNUM_BACKSPACE:
+        return 0xff08; /* BackSpace */
+    case VIV_QNUM_LEFT_CTRL:
+        return 0xffe3; /* Control_L */
+    case VIV_QNUM_RIGHT_CTRL:
+        return 0xffe4; /* Control_R */
+    case VIV_QNUM_LEFT_ALT:
+        return 0xffe9; /* Alt_L */
+    case VIV_QNUM_RIGHT_ALT:
+        return 0xffea; /* Alt_R */
+    case VIV_QNUM_DELETE:
+        return 0xffff; /* Delete */
+    case VIV_QNUM_F11:
+        return 0xffc8;
+    case VIV_QNUM_F12:
+        return 0xffc9;
+    default:
+        if (qnum >= VIV_QNUM_F1 && qnum <= VIV_QNUM_F10)
+            return 0xffbe + (qnum - VIV_QNUM_F1); /* F1 to F10 */
+        return 0;
+    }
+}

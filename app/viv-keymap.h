@@ -27,3 +27,8 @@ guint viv_keymap_hardware_to_qnum(guint hardware_keycode);
 
 /* Returns the qnum code of function key F@n (1 to 12), or 0. */
 guint viv_keymap_function_key(guint n);
+
+/* Returns the X11 keysym of the US-layout key @qnum, for protocols that want one
+ * (VNC) when the app sends a key on its own: the send-key menu's keys (Ctrl,
+ * Alt, Delete, Backspace, Esc, F1 to F12). 0 for other keys. */
+guint viv_keymap_qnum_to_keysym(guint qnum);

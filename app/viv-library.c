@@ -178,6 +178,30 @@ gboolean viv_library_owns_disk(VivVm *vm)
     return disk != NULL && g_str_has_prefix(disk, prefix);
 }
 
+/* Deletes @path and everything under it; a missing folder is not an error. */
+static gboolean viv_library_delete_tree(GFile *file, GError **error)
+{
+    g_autoptr(GFileEnumerator) children = g_file_enumerate_children(
+        file, G_FILE_ATTRIBUTE_STANDARD_NAME, G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+    g_autoptr(GError) delete_error = NULL;
+
+    while (children != NULL) {
+        GFile *child;
+        if (!g_file_enumerator_iterate(children, NULL, &child, NULL, error))
+            return FALSE;
+        if (child == NULL)
+            break;
+        if (!viv_library_delete_tree(child, error))
+            return FALSE;
+    }
+    if (!g_file_delete(file, NULL, &delete_error) &&
+        !g_error_matches(delete_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+        g_propagate_error(error, g_steal_pointer(&delete_error));
+        return FALSE;
+    }
+    return TRUE;
+}
+
 gboolean viv_library_delete(VivLibrary *self, VivVm *vm, gboolean keep_disk, GError **error)
 {
     guint position;
@@ -195,13 +219,18 @@ gboolean viv_library_delete(VivLibrary *self, VivVm *vm, gboolean keep_disk, GEr
     g_unlink(thumbnail);
     if (g_list_store_find(self->vms, vm, &position))
         g_list_store_remove(self->vms, position);
-    if (!keep_disk && disk != NULL && g_unlink(disk) < 0 && errno != ENOENT) {
+    if (keep_disk)
+        return TRUE;
+    if (disk != NULL && g_unlink(disk) < 0 && errno != ENOENT) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
                     _("The machine is deleted, but its disk image %s is not: %s"), disk,
                     g_strerror(errno));
         return FALSE;
     }
-    return TRUE;
+    /* Snapshots hold copy-on-write overlays of the disk: they go with it. */
+    g_autofree char *snapshot_path = viv_vm_snapshot_dir(vm);
+    g_autoptr(GFile) snapshots = g_file_new_for_path(snapshot_path);
+    return viv_library_delete_tree(snapshots, error);
 }
 
 static void viv_library_dispose(GObject *object)

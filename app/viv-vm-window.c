@@ -4,6 +4,7 @@
 
 #include "viv-display.h"
 #include "viv-keymap.h"
+#include "viv-snapshots-popover.h"
 
 #include <glib/gi18n.h>
 
@@ -14,6 +15,8 @@ struct _VivVmWindow {
     GtkWidget *machine_controls;
     GtkWidget *pause_button;
     GtkWidget *media_button;
+    GtkWidget *snapshots_button;
+    GtkWidget *snapshots_popover;
     GtkWidget *info_bar;
     GtkWidget *info_label;
     GtkWidget *overlay;
@@ -52,7 +55,17 @@ static void viv_vm_window_update_state(VivVmWindow *self)
     VivVmState state = viv_vm_get_state(self->vm);
     gboolean live = state == VIV_VM_STATE_RUNNING || state == VIV_VM_STATE_PAUSED;
 
-    gtk_header_bar_set_subtitle(GTK_HEADER_BAR(self->header_bar), viv_vm_describe_state(self->vm));
+    VivEngine *engine = viv_vm_get_engine(self->vm);
+    VivDbusMachine *machine = engine != NULL ? viv_engine_get_machine(engine) : NULL;
+    const char *backend = machine != NULL ? viv_dbus_machine_get_backend(machine) : NULL;
+    g_autofree char *subtitle =
+        live && backend != NULL && *backend != '\0'
+            /* Translators: the machine's state and the CPU backend running it,
+             * e.g. "Running · kvm". */
+            ? g_strdup_printf(_("%s · %s"), viv_vm_describe_state(self->vm), backend)
+            : g_strdup(viv_vm_describe_state(self->vm));
+
+    gtk_header_bar_set_subtitle(GTK_HEADER_BAR(self->header_bar), subtitle);
     gtk_button_set_label(GTK_BUTTON(self->pause_button),
                          state == VIV_VM_STATE_PAUSED ? _("Resume") : _("Pause"));
     viv_vm_window_enable(self, "pause", live);
@@ -61,6 +74,7 @@ static void viv_vm_window_update_state(VivVmWindow *self)
     viv_vm_window_enable(self, "send-key", live);
     viv_vm_window_enable(self, "insert-media", live);
     viv_vm_window_enable(self, "eject-media", live);
+    gtk_widget_set_sensitive(self->snapshots_button, live);
 
     switch (state) {
     case VIV_VM_STATE_FAILED:
@@ -84,6 +98,8 @@ static void viv_vm_window_update_state(VivVmWindow *self)
 static void viv_vm_window_engine_ready_cb(VivVmWindow *self)
 {
     viv_display_set_source(VIV_DISPLAY(self->display), viv_vm_get_display_source(self->vm));
+    viv_snapshots_popover_set_engine(VIV_SNAPSHOTS_POPOVER(self->snapshots_popover),
+                                     viv_vm_get_engine(self->vm));
 }
 
 static void viv_vm_window_engine_error_cb(VivVmWindow *self, const char *message)
@@ -247,13 +263,19 @@ static const GActionEntry window_actions[] = {
 };
 
 /* While the display has the keyboard, every key is the guest's: window
- * shortcuts and mnemonics must not eat Ctrl+Q or Alt+F. Only F11 leaves
- * fullscreen when the display is not grabbed. */
+ * shortcuts and mnemonics must not eat Ctrl+Q or Alt+F. The one exception is F11
+ * without the grab, which toggles fullscreen; with the grab, F11 is the guest's. */
 static gboolean viv_vm_window_key_event(GtkWidget *widget, GdkEventKey *event)
 {
     VivVmWindow *self = VIV_VM_WINDOW(widget);
+    VivDisplay *display = VIV_DISPLAY(self->display);
 
-    if (gtk_widget_has_focus(self->display) && viv_display_get_source(VIV_DISPLAY(self->display)))
+    if (event->keyval == GDK_KEY_F11 && !viv_display_get_grabbed(display)) {
+        if (event->type == GDK_KEY_PRESS)
+            g_action_group_activate_action(G_ACTION_GROUP(self), "fullscreen", NULL);
+        return TRUE;
+    }
+    if (gtk_widget_has_focus(self->display) && viv_display_get_source(display))
         return gtk_widget_event(self->display, (GdkEvent *)event);
     if (event->type == GDK_KEY_PRESS)
         return GTK_WIDGET_CLASS(viv_vm_window_parent_class)->key_press_event(widget, event);
@@ -289,6 +311,7 @@ static void viv_vm_window_class_init(VivVmWindowClass *klass)
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, machine_controls);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, pause_button);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, media_button);
+    gtk_widget_class_bind_template_child(widget_class, VivVmWindow, snapshots_button);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, info_bar);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, info_label);
     gtk_widget_class_bind_template_child(widget_class, VivVmWindow, overlay);
@@ -304,14 +327,17 @@ static void viv_vm_window_init(VivVmWindow *self)
                                     G_N_ELEMENTS(window_actions), self);
     gtk_overlay_set_overlay_pass_through(GTK_OVERLAY(self->overlay), self->grab_hint, TRUE);
     gtk_widget_set_visible(self->grab_hint, FALSE);
+    self->snapshots_popover = viv_snapshots_popover_new();
+    gtk_menu_button_set_popover(GTK_MENU_BUTTON(self->snapshots_button), self->snapshots_popover);
     g_signal_connect_swapped(self->display, "notify::grabbed", G_CALLBACK(viv_vm_window_grabbed_cb),
                              self);
 }
 
 static void viv_vm_window_apply_scaling(VivVmWindow *self, const char *scaling)
 {
-    g_action_group_change_action_state(G_ACTION_GROUP(self), "scaling",
-                                       g_variant_new_string(scaling));
+    /* Activation, not change_action_state: the action has no change-state
+     * handler, and activating it both records the state and applies it. */
+    g_action_group_activate_action(G_ACTION_GROUP(self), "scaling", g_variant_new_string(scaling));
 }
 
 VivVmWindow *viv_vm_window_new(VivApplication *app, VivVm *vm)
@@ -358,6 +384,7 @@ VivVmWindow *viv_vm_window_new_remote(VivApplication *app, VivVncSource *source)
                                 viv_vnc_source_get_address(source));
     gtk_widget_hide(self->machine_controls);
     gtk_widget_hide(self->media_button);
+    gtk_widget_hide(self->snapshots_button);
     viv_vm_window_enable(self, "pause", FALSE);
     viv_vm_window_enable(self, "reset", FALSE);
     viv_vm_window_enable(self, "power-off", FALSE);

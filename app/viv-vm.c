@@ -62,6 +62,11 @@ static char *viv_vm_thumbnail_path(VivVm *self)
     return g_build_filename(g_get_user_cache_dir(), "vivarium", "thumbnails", name, NULL);
 }
 
+char *viv_vm_snapshot_dir(VivVm *self)
+{
+    return g_build_filename(g_get_user_data_dir(), "vivarium", "snapshots", self->id, NULL);
+}
+
 static char *viv_vm_get_string(VivVm *self, const char *group, const char *key,
                                const char *fallback)
 {
@@ -313,6 +318,7 @@ GStrv viv_vm_build_engine_options(VivVm *self)
 {
     g_autoptr(GStrvBuilder) options = g_strv_builder_new();
     g_autofree char *memory = g_strdup_printf("%d", viv_vm_get_memory(self));
+    g_autofree char *snapshot_dir = viv_vm_snapshot_dir(self);
 
     g_strv_builder_add_many(options, "--name", viv_vm_get_name(self), "--memory", memory, "--accel",
                             viv_vm_get_backend(self), "--boot", viv_vm_get_boot_order(self), NULL);
@@ -324,6 +330,7 @@ GStrv viv_vm_build_engine_options(VivVm *self)
         g_strv_builder_add_many(options, "--fda", viv_vm_get_floppy(self), NULL);
     if (!viv_vm_get_sound(self))
         g_strv_builder_add(options, "--no-sound");
+    g_strv_builder_add_many(options, "--snapshot-dir", snapshot_dir, NULL);
     return g_strv_builder_end(options);
 }
 

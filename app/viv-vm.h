@@ -61,6 +61,10 @@ const char *viv_vm_describe_state(VivVm *self);
 const char *viv_vm_get_error_message(VivVm *self);
 GdkPixbuf *viv_vm_get_thumbnail(VivVm *self);
 
+/* Where the engine keeps this VM's snapshots: $XDG_DATA_HOME/vivarium/snapshots/ID
+ * (by id, not name, since names change and may repeat). */
+char *viv_vm_snapshot_dir(VivVm *self);
+
 /* The engine's command line after --dbus-fd, for this VM's settings. */
 GStrv viv_vm_build_engine_options(VivVm *self);
 

@@ -85,6 +85,16 @@ static void viv_window_save_size(VivWindow *self)
     }
 }
 
+/* Typing anywhere in the library starts a search, as in GNOME's own apps. */
+static gboolean viv_window_key_press_event(GtkWidget *widget, GdkEventKey *event)
+{
+    VivWindow *self = VIV_WINDOW(widget);
+
+    if (GTK_WIDGET_CLASS(viv_window_parent_class)->key_press_event(widget, event))
+        return GDK_EVENT_STOP;
+    return gtk_search_bar_handle_event(GTK_SEARCH_BAR(self->search_bar), (GdkEvent *)event);
+}
+
 static void viv_window_destroy(GtkWidget *widget)
 {
     VivWindow *self = VIV_WINDOW(widget);
@@ -102,6 +112,7 @@ static void viv_window_class_init(VivWindowClass *klass)
     GtkWidgetClass *widget_class = GTK_WIDGET_CLASS(klass);
 
     widget_class->destroy = viv_window_destroy;
+    widget_class->key_press_event = viv_window_key_press_event;
     gtk_widget_class_set_template_from_resource(widget_class,
                                                 "/org/vivarium/Vivarium/ui/viv-window.ui");
     gtk_widget_class_bind_template_child(widget_class, VivWindow, search_button);

@@ -133,6 +133,12 @@ static bool attach_drives(struct machine *m, GError **error)
         bool readonly = drive->readonly || drive->kind == DRIVE_CDROM;
         GError *open_error = NULL;
         struct block_device *bd = block_open(drive->path, readonly, &open_error);
+        /* A floppy image that cannot be written is a write-protected disk,
+         * as it would be in a real drive. */
+        if (!bd && drive->kind == DRIVE_FLOPPY && !readonly) {
+            g_clear_error(&open_error);
+            bd = block_open(drive->path, true, &open_error);
+        }
         if (!bd) {
             g_propagate_prefixed_error(error, open_error, "%s: ", drive_name(drive));
             return false;

@@ -178,6 +178,133 @@ static gboolean timeout_cb(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+static void close_output(FILE *f)
+{
+    if (f && f != stdout && f != stderr)
+        fclose(f);
+}
+
+static void free_options(struct engine_options *opt)
+{
+    gchar **strings[] = {
+        &opt->accel,   &opt->bios,       &opt->kernel,       &opt->initrd,  &opt->append,
+        &opt->vgabios, &opt->screenshot, &opt->display,      &opt->vnc,     &opt->vnc_password_file,
+        &opt->audio,   &opt->boot,       &opt->name,         &opt->monitor, &opt->snapshot_dir,
+        &opt->serial,  &opt->debugcon,   &opt->firmware_log, &opt->cdrom,   &opt->hd[0],
+        &opt->hd[1],   &opt->hd[2],      &opt->hd[3],        &opt->fd[0],   &opt->fd[1]};
+    for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
+        g_clear_pointer(strings[i], g_free);
+}
+
+/* Builds the machine from the options, runs it to the end, and returns the
+ * process's exit status. */
+static int run_engine(struct engine_options *opt, struct machine_config *config)
+{
+    GError *error = NULL;
+    config->ram_size = (uint64_t)(opt->memory_mib > 0 ? opt->memory_mib : 0) << 20;
+    config->accel = opt->accel;
+    /* Defaults live in the options, so that freeing the options frees all. */
+    if (!opt->bios)
+        opt->bios = g_strdup("/usr/share/seabios/bios.bin");
+    if (!opt->name)
+        opt->name = g_strdup("Vivarium");
+    if (opt->no_sound) {
+        g_free(opt->audio);
+        opt->audio = g_strdup("none");
+    } else if (!opt->audio) {
+        opt->audio = g_strdup(opt->headless ? "none" : "pulse");
+    }
+    config->bios_path = opt->bios;
+    config->kernel_path = opt->kernel;
+    config->initrd_path = opt->initrd;
+    config->append = opt->append;
+    if ((opt->initrd || opt->append) && !opt->kernel) {
+        fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
+        return MACHINE_EXIT_ERROR;
+    }
+    const char *default_vgabios = "/usr/share/seabios/vgabios-stdvga.bin";
+    if (opt->vgabios)
+        config->vgabios_path = opt->vgabios;
+    else if (g_file_test(default_vgabios, G_FILE_TEST_EXISTS))
+        config->vgabios_path = opt->vgabios = g_strdup(default_vgabios);
+    config->no_reboot = opt->no_reboot;
+    config->trace = opt->trace;
+    config->boot_order = opt->boot;
+    config->name = opt->name;
+    config->audio_output = opt->audio;
+    config->start_stopped = opt->dbus_fd >= 0;
+    for (unsigned i = 0; i < 4; i++) {
+        if (opt->hd[i])
+            config->drives[config->nr_drives++] =
+                (struct drive_config){.kind = DRIVE_DISK, .path = opt->hd[i], .unit = i};
+    }
+    if (opt->cdrom) {
+        if (opt->hd[2]) {
+            fprintf(stderr, "vivarium-engine: --cdrom and --hdc both want the secondary master\n");
+            return MACHINE_EXIT_ERROR;
+        }
+        config->drives[config->nr_drives++] =
+            (struct drive_config){.kind = DRIVE_CDROM, .path = opt->cdrom, .unit = 2};
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        if (opt->fd[i])
+            config->drives[config->nr_drives++] =
+                (struct drive_config){.kind = DRIVE_FLOPPY, .path = opt->fd[i], .unit = i};
+    }
+    const char *default_out = opt->headless ? "stdio" : "none";
+    config->serial_out = open_output(opt->serial ? opt->serial : default_out, stdout, &error);
+    if (!error)
+        config->debugcon_out =
+            open_output(opt->debugcon ? opt->debugcon : default_out, stdout, &error);
+    if (!error)
+        config->firmware_log = open_output(opt->firmware_log, stdout, &error);
+    if (error) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        return MACHINE_EXIT_ERROR;
+    }
+
+    struct engine engine = {0};
+    engine.machine = machine_create(config, &error);
+    if (!engine.machine) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        g_error_free(error);
+        return MACHINE_EXIT_ERROR;
+    }
+
+    struct front_ends front = {0};
+    if (!start_front_ends(&front, engine.machine, opt, &error)) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        g_error_free(error);
+        stop_front_ends(&front);
+        machine_destroy(engine.machine);
+        return MACHINE_EXIT_ERROR;
+    }
+
+    engine.loop = g_main_loop_new(NULL, FALSE);
+    if (opt->timeout_seconds > 0)
+        g_timeout_add_seconds((guint)opt->timeout_seconds, timeout_cb, &engine);
+    GThread *vcpu = g_thread_new("vcpu", vcpu_thread, &engine);
+    g_main_loop_run(engine.loop);
+    g_thread_join(vcpu);
+    stop_front_ends(&front);
+
+    if (opt->dump_state)
+        machine_dump_state(engine.machine, stderr);
+    if (opt->screenshot) {
+        /* The vCPU thread has ended, so this thread may paint one last
+         * frame of what the guest left on the screen. */
+        display_update(engine.machine->display);
+        if (!display_screenshot_png(engine.machine->display->fb, opt->screenshot, &error)) {
+            fprintf(stderr, "vivarium-engine: %s\n", error->message);
+            g_clear_error(&error);
+        }
+    }
+    machine_destroy(engine.machine);
+    g_main_loop_unref(engine.loop);
+    fflush(stdout);
+    return engine.status;
+}
+
 int main(int argc, char **argv)
 {
     struct engine_options opt = {
@@ -267,97 +394,10 @@ int main(int argc, char **argv)
     g_option_context_free(context);
 
     struct machine_config config = {0};
-    config.ram_size = (uint64_t)(opt.memory_mib > 0 ? opt.memory_mib : 0) << 20;
-    config.accel = opt.accel;
-    config.bios_path = opt.bios ? opt.bios : g_strdup("/usr/share/seabios/bios.bin");
-    config.kernel_path = opt.kernel;
-    config.initrd_path = opt.initrd;
-    config.append = opt.append;
-    if ((opt.initrd || opt.append) && !opt.kernel) {
-        fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
-        return MACHINE_EXIT_ERROR;
-    }
-    const char *default_vgabios = "/usr/share/seabios/vgabios-stdvga.bin";
-    if (opt.vgabios)
-        config.vgabios_path = opt.vgabios;
-    else if (g_file_test(default_vgabios, G_FILE_TEST_EXISTS))
-        config.vgabios_path = g_strdup(default_vgabios);
-    config.no_reboot = opt.no_reboot;
-    config.trace = opt.trace;
-    config.boot_order = opt.boot;
-    config.name = opt.name ? opt.name : g_strdup("Vivarium");
-    config.audio_output = opt.audio      ? opt.audio
-                          : opt.no_sound ? g_strdup("none")
-                                         : g_strdup(opt.headless ? "none" : "pulse");
-    config.start_stopped = opt.dbus_fd >= 0;
-    for (unsigned i = 0; i < 4; i++) {
-        if (opt.hd[i])
-            config.drives[config.nr_drives++] =
-                (struct drive_config){.kind = DRIVE_DISK, .path = opt.hd[i], .unit = i};
-    }
-    if (opt.cdrom) {
-        if (opt.hd[2]) {
-            fprintf(stderr, "vivarium-engine: --cdrom and --hdc both want the secondary master\n");
-            return MACHINE_EXIT_ERROR;
-        }
-        config.drives[config.nr_drives++] =
-            (struct drive_config){.kind = DRIVE_CDROM, .path = opt.cdrom, .unit = 2};
-    }
-    for (unsigned i = 0; i < 2; i++) {
-        if (opt.fd[i])
-            config.drives[config.nr_drives++] =
-                (struct drive_config){.kind = DRIVE_FLOPPY, .path = opt.fd[i], .unit = i};
-    }
-    const char *default_out = opt.headless ? "stdio" : "none";
-    config.serial_out = open_output(opt.serial ? opt.serial : default_out, stdout, &error);
-    if (!error)
-        config.debugcon_out =
-            open_output(opt.debugcon ? opt.debugcon : default_out, stdout, &error);
-    if (!error)
-        config.firmware_log = open_output(opt.firmware_log, stdout, &error);
-    if (error) {
-        fprintf(stderr, "vivarium-engine: %s\n", error->message);
-        return MACHINE_EXIT_ERROR;
-    }
-
-    struct engine engine = {0};
-    engine.machine = machine_create(&config, &error);
-    if (!engine.machine) {
-        fprintf(stderr, "vivarium-engine: %s\n", error->message);
-        g_error_free(error);
-        return MACHINE_EXIT_ERROR;
-    }
-
-    struct front_ends front = {0};
-    if (!start_front_ends(&front, engine.machine, &opt, &error)) {
-        fprintf(stderr, "vivarium-engine: %s\n", error->message);
-        g_error_free(error);
-        stop_front_ends(&front);
-        machine_destroy(engine.machine);
-        return MACHINE_EXIT_ERROR;
-    }
-
-    engine.loop = g_main_loop_new(NULL, FALSE);
-    if (opt.timeout_seconds > 0)
-        g_timeout_add_seconds((guint)opt.timeout_seconds, timeout_cb, &engine);
-    GThread *vcpu = g_thread_new("vcpu", vcpu_thread, &engine);
-    g_main_loop_run(engine.loop);
-    g_thread_join(vcpu);
-    stop_front_ends(&front);
-
-    if (opt.dump_state)
-        machine_dump_state(engine.machine, stderr);
-    if (opt.screenshot) {
-        /* The vCPU thread has ended, so this thread may paint one last
-         * frame of what the guest left on the screen. */
-        display_update(engine.machine->display);
-        if (!display_screenshot_png(engine.machine->display->fb, opt.screenshot, &error)) {
-            fprintf(stderr, "vivarium-engine: %s\n", error->message);
-            g_clear_error(&error);
-        }
-    }
-    machine_destroy(engine.machine);
-    g_main_loop_unref(engine.loop);
-    fflush(stdout);
-    return engine.status;
+    int status = run_engine(&opt, &config);
+    close_output(config.serial_out);
+    close_output(config.debugcon_out);
+    close_output(config.firmware_log);
+    free_options(&opt);
+    return status;
 }

@@ -16,7 +16,11 @@
  *
  * Command line: the engine's options as the app passes them; unknown ones are
  * ignored. --fail-start MESSAGE makes it exit with status 1 after printing
- * MESSAGE on stderr, like an engine that cannot open a disk image. */
+ * MESSAGE on stderr, like an engine that cannot open a disk image. --hostile
+ * breaks the contract on purpose, to test that the app survives a buggy engine:
+ * the first GetFramebuffer claims a framebuffer ten times taller than its memfd,
+ * and every Invalidate carries rectangles outside the framebuffer (negative,
+ * past the edge, overflowing int). --silent never answers on the socket. */
 #include "viv-dbus-generated.h"
 #include "viv-protocol.h"
 
@@ -56,6 +60,8 @@ struct fake_engine {
     int square_x;
 
     char *media[3]; /* fda, fdb, cdrom */
+    gboolean hostile;
+    guint framebuffer_calls;
     GPtrArray *snapshot_names;
     GArray *snapshot_times;
 };
@@ -155,6 +161,14 @@ static void emit_invalidate(struct fake_engine *engine, int x, int y, int w, int
     GVariantBuilder rects;
 
     g_variant_builder_init(&rects, G_VARIANT_TYPE("a(iiii)"));
+    if (engine->hostile) {
+        g_variant_builder_add(&rects, "(iiii)", -50, -50, 100, 100);
+        g_variant_builder_add(&rects, "(iiii)", G_MAXINT - 5, 10, 100, 10);
+        g_variant_builder_add(&rects, "(iiii)", 10, 10, G_MAXINT, G_MAXINT);
+        g_variant_builder_add(&rects, "(iiii)", 5000, 5000, 10, 10);
+        g_variant_builder_add(&rects, "(iiii)", 20, 20, -10, 5);
+        g_variant_builder_add(&rects, "(iiii)", 0, 0, 0, 0);
+    }
     g_variant_builder_add(&rects, "(iiii)", x, y, w, h);
     viv_dbus_display_emit_invalidate(engine->display, g_variant_builder_end(&rects));
 }
@@ -391,9 +405,11 @@ static gboolean handle_get_framebuffer(VivDbusDisplay *display, GDBusMethodInvoc
                                               "Cannot pass the framebuffer: %s", error->message);
         return TRUE;
     }
+    guint height = fb->height;
+    if (engine->hostile && engine->framebuffer_calls++ == 0)
+        height *= 10; /* a lie: the memfd holds a tenth of that */
     viv_dbus_display_complete_get_framebuffer(display, invocation, fds, g_variant_new_handle(index),
-                                              fb->width, fb->height, fb->stride,
-                                              VIV_FORMAT_XRGB8888);
+                                              fb->width, height, fb->stride, VIV_FORMAT_XRGB8888);
     return TRUE;
 }
 
@@ -658,6 +674,7 @@ int main(int argc, char **argv)
     g_autofree char *accel = NULL;
     g_autofree char *log_path = NULL;
     g_autofree char *fail_start = NULL;
+    gboolean silent = FALSE;
     g_autofree char *hda = NULL;
     g_autofree char *cdrom = NULL;
     g_autofree char *fda = NULL;
@@ -671,6 +688,8 @@ int main(int argc, char **argv)
         {"fda", 0, 0, G_OPTION_ARG_FILENAME, &fda, "Floppy image", "PATH"},
         {"log", 0, 0, G_OPTION_ARG_FILENAME, &log_path, "Append events to this file", "PATH"},
         {"fail-start", 0, 0, G_OPTION_ARG_STRING, &fail_start, "Fail with this message", "MSG"},
+        {"hostile", 0, 0, G_OPTION_ARG_NONE, &engine.hostile, "Break the contract", NULL},
+        {"silent", 0, 0, G_OPTION_ARG_NONE, &silent, "Never answer on the D-Bus socket", NULL},
         {NULL},
     };
     g_autoptr(GOptionContext) context = g_option_context_new("- fake Vivarium engine");
@@ -698,6 +717,12 @@ int main(int argc, char **argv)
     if (hda != NULL && !g_file_test(hda, G_FILE_TEST_EXISTS)) {
         g_printerr("vivarium-engine: cannot open disk image %s: %s\n", hda, g_strerror(ENOENT));
         return 1;
+    }
+    if (silent) {
+        /* Like a program that is not an engine at all: the socket stays open,
+         * nobody answers. */
+        for (;;)
+            pause();
     }
     if (dbus_fd < 0) {
         g_printerr("fake-engine: --dbus-fd is required\n");

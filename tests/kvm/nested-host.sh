@@ -6,15 +6,19 @@
 # a chroot of this machine's /, so the project's own binaries use that
 # /dev/kvm.
 #
-# Usage: nested-host.sh CACHE_DIR WORK_DIR SCRIPT
+# Usage: nested-host.sh CACHE_DIR WORK_DIR SCRIPT [TREE_DIR]
 #   CACHE_DIR  where the kernel and initramfs are kept between runs
 #   WORK_DIR   shared read-write; SCRIPT (relative to it) runs inside
+#   TREE_DIR   shared read-only at its own path, e.g. the build tree: the
+#              nested machine mounts a fresh /tmp, which would hide a tree
+#              that lives there
 # Exit status: SCRIPT's, read from WORK_DIR/nested-rc (QEMU's own status does
 # not tell), or 125 when the nested machine could not be set up.
 set -euo pipefail
 cache=$1
 work=$(realpath "$2")
 script=$3
+tree=$(realpath "${4:-$work}")
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$cache"
 cd "$cache"
@@ -59,8 +63,9 @@ rm -f "$work/nested-rc"
 timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic -no-reboot \
     -kernel "x/boot/vmlinuz-$kver" -initrd initrd.gz \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
+    -virtfs "local,path=$tree,mount_tag=tree,security_model=none,readonly=on" \
     -virtfs "local,path=$work,mount_tag=work,security_model=none" \
-    -append "console=ttyS0 quiet panic=-1 nested.work=$work nested.run=$script" </dev/null ||
+    -append "console=ttyS0 quiet panic=-1 nested.tree=$tree nested.work=$work nested.run=$script" </dev/null ||
     true
 if [ ! -f "$work/nested-rc" ]; then
     echo "nested-host: the nested machine did not run the script" >&2

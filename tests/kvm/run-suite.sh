@@ -5,6 +5,8 @@
 # it skips (exit 77) and says why.
 #
 # Usage: run-suite.sh ENGINE CACHE_DIR WORK_DIR IMAGE...
+#   an IMAGE.bin is a guest test program run as the firmware (--bios); an
+#   IMAGE.img is a floppy that SeaBIOS boots (--fda IMAGE --boot a).
 set -u
 engine=$(realpath "$1")
 cache=$2
@@ -19,9 +21,12 @@ work=$(realpath "$work")
     echo "failed=0"
     for image in "$@"; do
         image=$(realpath "$image")
-        name=$(basename "$image" .bin)
+        case $image in
+            *.img) name="seabios-$(basename "$image" .img)"; boot="--fda $image --boot a" ;;
+            *) name=$(basename "$image" .bin); boot="--bios $image" ;;
+        esac
         cat <<STEP
-"$engine" --headless --no-reboot --timeout 60 --accel kvm --bios "$image" > "$work/$name.log" 2>&1
+"$engine" --headless --no-reboot --timeout 60 --accel kvm $boot > "$work/$name.log" 2>&1
 status=\$?
 if [ \$status -eq 1 ]; then echo "kvm: PASS $name"; else echo "kvm: FAIL $name (engine status \$status)"; cat "$work/$name.log"; failed=1; fi
 STEP
@@ -38,5 +43,5 @@ if ! command -v qemu-system-x86_64 >/dev/null; then
     exit 77
 fi
 echo "kvm: no /dev/kvm here; running inside qemu-system-x86_64 -cpu max (nested AMD SVM)"
-"$here/nested-host.sh" "$cache" "$work" suite.sh 2>&1 | grep -E '^(kvm|vivarium-engine|nested)' 
+"$here/nested-host.sh" "$cache" "$work" suite.sh "$(dirname "$engine")/.." 2>&1 | grep -E '^(kvm|vivarium-engine|nested)' 
 exit "${PIPESTATUS[0]}"

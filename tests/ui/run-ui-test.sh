@@ -57,6 +57,8 @@ mkdir -p "$HOME" "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_RUN
 chmod 700 "$XDG_RUNTIME_DIR"
 export GSETTINGS_SCHEMA_DIR="$schema_dir" GSETTINGS_BACKEND="${GSETTINGS_BACKEND:-memory}"
 export GTK_MODULES=gail:atk-bridge NO_AT_BRIDGE=0 GTK_THEME=Adwaita GDK_BACKEND=x11
+# No demo VM: the tests begin with an empty library.
+export VIVARIUM_DEMO_IMAGE=""
 export VIVARIUM_APP="$app" VIVARIUM_ENGINE="$engine"
 export VIVARIUM_FAKE_ENGINE_LOG="$work/engine.log"
 

@@ -56,6 +56,13 @@ rawinput.holdKey("Control_L")
 rawinput.holdKey("Alt_L")
 rawinput.releaseKey("Alt_L")
 rawinput.releaseKey("Control_L")
+click(find(vm_window, "Snapshots", "toggle button"))
+for name in ("Fresh install", "Before the upgrade"):
+    find(app, "Snapshot name", "text").text = name
+    click(find(app, "Take Snapshot", "push button"))
+    find(app, name)
+shoot(vm_window, "screenshot-snapshots.png")
+click(find(vm_window, "Snapshots", "toggle button"))
 time.sleep(2.5)  # a thumbnail is taken every 2 s
 # Closing the window leaves the machine running, with a live thumbnail.
 click(find(vm_window, "Close", "push button"))

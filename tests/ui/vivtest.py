@@ -25,6 +25,10 @@ CONFIG_DIR = os.path.join(os.environ["XDG_CONFIG_HOME"], "vivarium")
 failures = []
 
 
+class NotFound(AssertionError, LookupError):
+    """A node that find() waited for did not appear."""
+
+
 def check(condition, what):
     print(("ok   " if condition else "FAIL ") + what, flush=True)
     if not condition:
@@ -68,7 +72,7 @@ def find(node, name=None, role=None, showing=True, timeout=10.0):
         return node.findChild(matches, retry=False, requireResult=False)
     found = wait_until(search, timeout)
     if found is None:
-        raise AssertionError("no %s named %r" % (role or "node", name))
+        raise NotFound("no %s named %r" % (role or "node", name))
     return found
 
 

@@ -34,7 +34,7 @@ static void write_file(const char *path, const void *data, size_t len)
 static void test_raw(void)
 {
     g_autofree char *path = tmp_path("raw.img");
-    g_autofree uint8_t *zeros = g_malloc0(8192);
+    g_autofree uint8_t *zeros = g_malloc0(8192 + 100);
     write_file(path, zeros, 8192 + 100); /* a partial trailing sector */
     GError *error = NULL;
     struct block_device *bd = block_open(path, false, &error);

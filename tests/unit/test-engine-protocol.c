@@ -307,6 +307,44 @@ static void test_framebuffer(Fixture *fixture, gconstpointer data)
     g_assert_null(fixture->last_error);
 }
 
+/* Needs the fake engine's --hostile mode: a lying GetFramebuffer and
+ * out-of-bounds damage. The app refuses the first, clips the second, and goes on. */
+static void test_hostile_engine(void)
+{
+    Fixture fixture = {0};
+    const char *options[] = {"--hostile", NULL};
+    DisplayCounts counts = {0};
+    cairo_surface_t *surface = NULL;
+
+    if (g_getenv("VIVARIUM_ENGINE_IS_FAKE") == NULL) {
+        g_test_skip("--hostile is the fake engine's");
+        return;
+    }
+    spawn(&fixture, options);
+    wait_for(&fixture.ready);
+    g_autoptr(VivEngineSource) source = viv_engine_source_new(fixture.engine);
+    g_signal_connect(source, "resized", G_CALLBACK(count_resized_cb), &counts);
+    g_signal_connect(source, "invalidate", G_CALLBACK(count_invalidate_cb), &counts);
+
+    guint timer = g_timeout_add_seconds(WAIT_TIMEOUT_S, timeout_cb, NULL);
+    while (fixture.last_error == NULL)
+        g_main_context_iteration(NULL, TRUE);
+    g_assert_nonnull(strstr(fixture.last_error, "smaller than it says"));
+    g_assert_null(viv_display_source_get_surface(VIV_DISPLAY_SOURCE(source)));
+
+    viv_engine_start(fixture.engine);
+    while (counts.invalidated < 10 || surface == NULL ||
+           cairo_image_surface_get_width(surface) != 640) {
+        g_main_context_iteration(NULL, TRUE);
+        surface = viv_display_source_get_surface(VIV_DISPLAY_SOURCE(source));
+    }
+    g_source_remove(timer);
+    /* count_invalidate_cb asserted that every rectangle passed on was inside. */
+    g_assert_cmphex(surface_pixel(surface, 40, 120), ==, 0xffffff);
+    g_assert_true(viv_engine_is_alive(fixture.engine));
+    fixture_tear_down(&fixture, NULL);
+}
+
 static int make_memfd(gsize size, unsigned seals)
 {
     int fd = memfd_create("test-framebuffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -381,6 +419,27 @@ static void test_engine_fails_to_start(void)
     fixture_tear_down(&fixture, NULL);
 }
 
+static void test_engine_silent(void)
+{
+    Fixture fixture = {0};
+    const char *options[] = {"--silent", NULL};
+
+    if (g_getenv("VIVARIUM_ENGINE_IS_FAKE") == NULL) {
+        g_test_skip("--silent is the fake engine's");
+        return;
+    }
+    fixture.engine = viv_engine_new();
+    viv_engine_set_handshake_timeout(fixture.engine, 1);
+    g_signal_connect(fixture.engine, "ready", G_CALLBACK(ready_cb), &fixture);
+    g_signal_connect(fixture.engine, "exited", G_CALLBACK(exited_cb), &fixture);
+    g_assert_true(viv_engine_spawn(fixture.engine, options, NULL));
+    wait_for(&fixture.exited);
+    g_assert_false(fixture.ready);
+    g_assert_true(fixture.unexpected);
+    g_assert_nonnull(strstr(fixture.exit_message, "did not answer in time"));
+    fixture_tear_down(&fixture, NULL);
+}
+
 static void test_engine_missing(void)
 {
     g_autoptr(VivEngine) engine = viv_engine_new();
@@ -414,5 +473,7 @@ int main(int argc, char **argv)
     g_test_add_func("/engine-protocol/framebuffer-validation", test_framebuffer_validation);
     g_test_add_func("/engine-protocol/engine-fails-to-start", test_engine_fails_to_start);
     g_test_add_func("/engine-protocol/engine-missing", test_engine_missing);
+    g_test_add_func("/engine-protocol/hostile-engine", test_hostile_engine);
+    g_test_add_func("/engine-protocol/engine-silent", test_engine_silent);
     return g_test_run();
 }

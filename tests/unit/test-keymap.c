@@ -62,11 +62,24 @@ static void test_keymap_function_keys(void)
     g_assert_cmphex(viv_keymap_function_key(13), ==, 0);
 }
 
+static void test_keymap_keysyms(void)
+{
+    g_assert_cmphex(viv_keymap_qnum_to_keysym(VIV_QNUM_LEFT_CTRL), ==, 0xffe3);
+    g_assert_cmphex(viv_keymap_qnum_to_keysym(VIV_QNUM_LEFT_ALT), ==, 0xffe9);
+    g_assert_cmphex(viv_keymap_qnum_to_keysym(VIV_QNUM_DELETE), ==, 0xffff);
+    g_assert_cmphex(viv_keymap_qnum_to_keysym(VIV_QNUM_BACKSPACE), ==, 0xff08);
+    /* F1..F12 are consecutive keysyms although their scan codes are not. */
+    for (guint n = 1; n <= 12; n++)
+        g_assert_cmphex(viv_keymap_qnum_to_keysym(viv_keymap_function_key(n)), ==, 0xffbe + n - 1);
+    g_assert_cmphex(viv_keymap_qnum_to_keysym(0x1e), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/keymap/evdev", test_keymap_evdev);
     g_test_add_func("/keymap/hardware", test_keymap_hardware);
     g_test_add_func("/keymap/function-keys", test_keymap_function_keys);
+    g_test_add_func("/keymap/keysyms", test_keymap_keysyms);
     return g_test_run();
 }

@@ -89,9 +89,15 @@ static void test_library_engine_options(void)
     viv_vm_set_sound(vm, FALSE);
     viv_vm_set_backend(vm, "dbt");
     options = viv_vm_build_engine_options(vm);
-    const char *expected[] = {"--name",  "Linux",  "--memory",   "512",   "--accel",
-                              "dbt",     "--boot", "dca",        "--hda", viv_vm_get_hard_disk(vm),
-                              "--cdrom", iso,      "--no-sound", NULL};
+    g_autofree char *snapshot_dir =
+        g_build_filename(g_get_user_data_dir(), "vivarium", "snapshots", "linux", NULL);
+    /* clang-format off */
+    const char *expected[] = {
+        "--name", "Linux", "--memory", "512", "--accel", "dbt", "--boot", "dca",
+        "--hda", viv_vm_get_hard_disk(vm), "--cdrom", iso, "--no-sound",
+        "--snapshot-dir", snapshot_dir, NULL,
+    };
+    /* clang-format on */
     g_assert_cmpstrv(options, expected);
 }
 
@@ -146,6 +152,13 @@ static void test_library_delete(void)
     g_autofree char *gone_disk = g_strdup(viv_vm_get_hard_disk(gone));
 
     g_assert_no_error(error);
+    g_autofree char *kept_snapshots = viv_vm_snapshot_dir(kept);
+    g_autofree char *gone_snapshots = viv_vm_snapshot_dir(gone);
+    g_autofree char *gone_snapshot = g_build_filename(gone_snapshots, "s1", "ram.bin", NULL);
+    g_autofree char *gone_snapshot_dir = g_path_get_dirname(gone_snapshot);
+    g_assert_cmpint(g_mkdir_with_parents(kept_snapshots, 0700), ==, 0);
+    g_assert_cmpint(g_mkdir_with_parents(gone_snapshot_dir, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(gone_snapshot, "x", 1, NULL));
     g_assert_true(viv_library_delete(library, kept, TRUE, &error));
     g_assert_true(viv_library_delete(library, gone, FALSE, &error));
     g_assert_no_error(error);
@@ -154,6 +167,8 @@ static void test_library_delete(void)
     g_assert_true(g_file_test(kept_disk, G_FILE_TEST_EXISTS));
     g_assert_false(g_file_test(gone_disk, G_FILE_TEST_EXISTS));
     g_assert_cmpuint(g_list_model_get_n_items(viv_library_get_model(library)), ==, 0);
+    g_assert_true(g_file_test(kept_snapshots, G_FILE_TEST_IS_DIR));
+    g_assert_false(g_file_test(gone_snapshots, G_FILE_TEST_EXISTS));
 }
 
 int main(int argc, char **argv)

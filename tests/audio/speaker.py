@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""The PC speaker, heard for real: a private PulseAudio server with a null
+sink, the guest program beep.bin (440 Hz for 1 s, 0.5 s silence, 1000 Hz for
+1 s) run under the engine with --audio pulse, the sink's monitor recorded with
+parec, and each tone measured: frequencies within 2%, tones and the
+silence between them as long as the guest made them (within 0.1 s).
+Usage: speaker.py ENGINE ACCEL BEEP_IMAGE WORKDIR"""
+import math
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+engine, accel, image, workdir = sys.argv[1:5]
+for tool in ("pulseaudio", "parec"):
+    if not shutil.which(tool):
+        print(f"SKIP: {tool} is not installed")
+        sys.exit(77)
+os.makedirs(workdir, exist_ok=True)
+runtime = tempfile.mkdtemp(prefix="vivarium-pulse-")
+os.chmod(runtime, 0o700)
+env = dict(os.environ, XDG_RUNTIME_DIR=runtime, HOME=runtime, PULSE_RUNTIME_PATH=runtime)
+recording = os.path.join(workdir, f"speaker-{accel}.raw")
+RATE = 48000
+
+
+def load():
+    data = open(recording, "rb").read()
+    n = len(data) // 2
+    return struct.unpack(f"<{n}h", data[:n * 2])
+
+
+def tone_runs(samples, window=RATE // 100):
+    """The stretches where the speaker sounds, as (start, end) in seconds:
+    runs of 10 ms windows whose RMS is well above silence."""
+    runs, current = [], None
+    for w in range(0, len(samples) - window, window):
+        seg = samples[w:w + window]
+        loud = math.sqrt(sum(v * v for v in seg) / window) > 1000
+        t = w / RATE
+        if loud and current is None:
+            current = t
+        elif not loud and current is not None:
+            runs.append((current, t))
+            current = None
+    if current is not None:
+        runs.append((current, len(samples) / RATE))
+    return runs
+
+
+def frequency(samples, start, end):
+    """From the sign changes of the square wave, away from its edges."""
+    seg = samples[int((start + 0.05) * RATE):int((end - 0.05) * RATE)]
+    crossings = sum(1 for i in range(1, len(seg)) if (seg[i - 1] < 0) != (seg[i] < 0))
+    return crossings / 2 / (len(seg) / RATE)
+
+
+def main():
+    daemon = subprocess.run(["pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+                             "--load=module-null-sink sink_name=vivarium_test",
+                             "--load=module-native-protocol-unix",
+                             "--load=module-always-sink"], env=env, capture_output=True,
+                            text=True)
+    if daemon.returncode != 0:
+        print("SKIP: PulseAudio did not start: " + daemon.stderr[-500:])
+        return 77
+    try:
+        time.sleep(1)
+        with open(recording, "wb") as out:
+            rec = subprocess.Popen(["parec", "-d", "vivarium_test.monitor", "--format=s16le",
+                                    f"--rate={RATE}", "--channels=1", "--latency-msec=20"],
+                                   stdout=out, env=env)
+            time.sleep(0.5)
+            run = subprocess.run([engine, "--headless", "--no-reboot", "--timeout", "60",
+                                  "--accel", accel, "--audio", "pulse", "--name",
+                                  "speaker test", "--bios", image], env=env,
+                                 capture_output=True, text=True)
+            time.sleep(1)
+            rec.send_signal(signal.SIGINT)
+            rec.wait(timeout=10)
+        if run.returncode != 1:
+            print(f"FAIL: the engine ended with status {run.returncode}:\n{run.stderr}")
+            return 1
+        samples = load()
+        # A click of a few milliseconds can come from the server as the
+        # recording starts; tones are long.
+        runs = [r for r in tone_runs(samples) if r[1] - r[0] > 0.1]
+        print("tones at " + ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in runs))
+        if len(runs) != 2:
+            print(f"FAIL: expected two tones, heard {len(runs)}")
+            return 1
+        for (begin, end), expected in zip(runs, (440, 1000)):
+            got = frequency(samples, begin, end)
+            print(f"tone {expected} Hz: measured {got:.1f} Hz, {end - begin:.2f} s long")
+            if abs(got - expected) > expected * 0.02:
+                print(f"FAIL: the {expected} Hz tone measured {got:.1f} Hz")
+                return 1
+            if abs((end - begin) - 1.0) > 0.1:
+                print(f"FAIL: the {expected} Hz tone lasted {end - begin:.2f} s, not 1 s")
+                return 1
+        pause = runs[1][0] - runs[0][1]
+        print(f"pause: {pause:.2f} s")
+        if abs(pause - 0.5) > 0.1:
+            print(f"FAIL: the pause lasted {pause:.2f} s, not 0.5 s")
+            return 1
+        return 0
+    finally:
+        subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+sys.exit(main())
