@@ -10,6 +10,7 @@ const struct cpu_backend *cpu_backend_by_name(const char *name)
 {
     static const struct cpu_backend *const backends[] = {
         &cpu_backend_interp,
+        &cpu_backend_dbt,
         &cpu_backend_kvm,
     };
     for (size_t i = 0; i < G_N_ELEMENTS(backends); i++) {

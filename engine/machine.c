@@ -203,7 +203,7 @@ static void mix_audio(void *opaque)
 }
 
 /* The software backend --accel auto falls back on when KVM is not usable. */
-static const struct cpu_backend *const software_backend = &cpu_backend_interp;
+static const struct cpu_backend *const software_backend = &cpu_backend_dbt;
 
 static bool try_cpu_backend(struct machine *m, const struct cpu_backend *backend, GError **error)
 {
@@ -232,7 +232,7 @@ static bool init_cpu_backend(struct machine *m, const char *accel, GError **erro
     const struct cpu_backend *backend = cpu_backend_by_name(accel);
     if (!backend) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "unknown accelerator '%s' (use auto, kvm or interp)", accel);
+                    "unknown accelerator '%s' (use auto, kvm, dbt or interp)", accel);
         return false;
     }
     GError *backend_error = NULL;

@@ -316,7 +316,8 @@ int main(int argc, char **argv)
     GOptionEntry entries[] = {
         {"memory", 'm', 0, G_OPTION_ARG_INT, &opt.memory_mib, "Guest RAM in MiB (default 128)",
          "MIB"},
-        {"accel", 0, 0, G_OPTION_ARG_STRING, &opt.accel, "CPU backend: interp", "NAME"},
+        {"accel", 0, 0, G_OPTION_ARG_STRING, &opt.accel, "CPU backend: auto, kvm, dbt or interp",
+         "NAME"},
         {"bios", 0, 0, G_OPTION_ARG_FILENAME, &opt.bios,
          "Firmware image (default: SeaBIOS from /usr/share/seabios)", "FILE"},
         {"kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt.kernel,

@@ -83,7 +83,9 @@ void code_cache_flush(struct interp *in)
         struct code_page *p = cc->buckets[b];
         while (p) {
             struct code_page *next = p->next;
-            memory_set_code_page(in->cpu->mem, p->phys, false);
+            /* The page keeps its code bit: the binary translator may
+             * still have blocks there. A stale bit costs one call of the
+             * hook on the next write, which clears it. */
             free(p->insns);
             free(p);
             p = next;
