@@ -29,20 +29,29 @@ struct service {
     struct display *display;
     char *snapshot_dir;
     GMainContext *context;
-    GMainLoop *loop; /* quit when the app hangs up */
     GDBusConnection *connection;
     VivDbusMachine *machine_iface;
     VivDbusDisplay *display_iface;
     VivDbusInput *input_iface;
     VivDbusSnapshots *snapshots_iface;
-    unsigned buttons;              /* mouse buttons held, main thread */
-    uint64_t announced_generation; /* framebuffer the app was last told of */
+    struct machine_command_binding *bindings; /* one per machine command */
+    unsigned buttons;                         /* mouse buttons held, main thread */
+    uint64_t announced_generation;            /* framebuffer the app was last told of */
+};
+
+struct machine_command;
+
+/* What a machine command's signal handler gets: the service and the command. */
+struct machine_command_binding {
+    struct service *service;
+    const struct machine_command *command;
 };
 
 /* One method call on its way to the vCPU thread. */
 struct service_call {
     struct service *service;
     GDBusMethodInvocation *invocation;
+    const struct machine_command *command;
     guint32 arg_u;
     gint32 arg_x, arg_y;
     gboolean arg_b;
@@ -95,119 +104,83 @@ static void call_return_error(struct service_call *call, VivDbusError code, cons
 
 /* --- org.vivarium.Machine ------------------------------------------------ */
 
-static void do_start(struct machine *m, void *data)
-{
-    struct service_call *call = data;
-    if (m->run_state != MACHINE_STOPPED) {
-        call_return_error(call, VIV_DBUS_ERROR_INVALID_STATE, "The machine is already on.");
-        return;
-    }
-    machine_power_on(m);
-    call_return_ok(call);
-}
+#define STATE_BIT(state) (1u << (state))
 
-static void do_pause(struct machine *m, void *data)
-{
-    struct service_call *call = data;
-    if (m->run_state != MACHINE_RUNNING) {
-        call_return_error(call, VIV_DBUS_ERROR_INVALID_STATE, "The machine is not running.");
-        return;
-    }
-    machine_pause(m);
-    call_return_ok(call);
-}
+/* A machine control method: the run states it is valid in, what it does on
+ * the vCPU thread, and what it answers in any other state. */
+struct machine_command {
+    const char *signal;
+    unsigned valid_states;
+    void (*act)(struct machine *m);
+    const char *refusal;
+};
 
-static void do_resume(struct machine *m, void *data)
+static void power_off_and_exit(struct machine *m)
 {
-    struct service_call *call = data;
-    if (m->run_state != MACHINE_PAUSED) {
-        call_return_error(call, VIV_DBUS_ERROR_INVALID_STATE, "The machine is not paused.");
-        return;
-    }
-    machine_resume(m);
-    call_return_ok(call);
-}
-
-static void do_reset(struct machine *m, void *data)
-{
-    struct service_call *call = data;
-    if (m->run_state == MACHINE_STOPPED) {
-        call_return_error(call, VIV_DBUS_ERROR_INVALID_STATE, "The machine is powered off.");
-        return;
-    }
-    machine_request_reset(m);
-    call_return_ok(call);
-}
-
-static void do_power_off(struct machine *m, void *data)
-{
-    struct service_call *call = data;
-    if (m->run_state == MACHINE_STOPPED) {
-        call_return_error(call, VIV_DBUS_ERROR_INVALID_STATE, "The machine is already off.");
-        return;
-    }
-    machine_power_off(m);
-    call_return_ok(call);
-}
-
-static void do_quit(struct machine *m, void *data)
-{
-    struct service_call *call = data;
     machine_power_off(m);
     machine_request_exit(m, MACHINE_EXIT_POWER_OFF);
+}
+
+static const struct machine_command machine_commands[] = {
+    {"handle-start", STATE_BIT(MACHINE_STOPPED), machine_power_on, "The machine is already on."},
+    {"handle-pause", STATE_BIT(MACHINE_RUNNING), machine_pause, "The machine is not running."},
+    {"handle-resume", STATE_BIT(MACHINE_PAUSED), machine_resume, "The machine is not paused."},
+    {"handle-reset", STATE_BIT(MACHINE_RUNNING) | STATE_BIT(MACHINE_PAUSED), machine_request_reset,
+     "The machine is powered off."},
+    {"handle-power-off", STATE_BIT(MACHINE_RUNNING) | STATE_BIT(MACHINE_PAUSED), machine_power_off,
+     "The machine is already off."},
+    {"handle-quit", ~0u, power_off_and_exit, NULL},
+};
+
+static void do_machine_command(struct machine *m, void *data)
+{
+    struct service_call *call = data;
+    const struct machine_command *command = call->command;
+    if (!(command->valid_states & STATE_BIT(m->run_state))) {
+        call_return_error(call, VIV_DBUS_ERROR_INVALID_STATE, command->refusal);
+        return;
+    }
+    command->act(m);
     call_return_ok(call);
 }
 
-static gboolean post_call(struct service *service, GDBusMethodInvocation *invocation,
-                          machine_work_fn fn)
+static gboolean handle_machine_command(VivDbusMachine *iface, GDBusMethodInvocation *inv,
+                                       gpointer data)
 {
-    machine_post(service->machine, fn, call_new(service, invocation));
+    (void)iface;
+    const struct machine_command_binding *binding = data;
+    struct service_call *call = call_new(binding->service, inv);
+    call->command = binding->command;
+    machine_post(binding->service->machine, do_machine_command, call);
     return TRUE;
 }
 
-static gboolean handle_start(VivDbusMachine *iface, GDBusMethodInvocation *inv, gpointer data)
-{
-    (void)iface;
-    return post_call(data, inv, do_start);
-}
+static GVariant *media_variant(struct machine *m);
 
-static gboolean handle_pause(VivDbusMachine *iface, GDBusMethodInvocation *inv, gpointer data)
-{
-    (void)iface;
-    return post_call(data, inv, do_pause);
-}
+struct media_update {
+    struct service *service;
+    GVariant *media;
+};
 
-static gboolean handle_resume(VivDbusMachine *iface, GDBusMethodInvocation *inv, gpointer data)
+static gboolean apply_media_update(gpointer data)
 {
-    (void)iface;
-    return post_call(data, inv, do_resume);
-}
-
-static gboolean handle_reset(VivDbusMachine *iface, GDBusMethodInvocation *inv, gpointer data)
-{
-    (void)iface;
-    return post_call(data, inv, do_reset);
-}
-
-static gboolean handle_power_off(VivDbusMachine *iface, GDBusMethodInvocation *inv, gpointer data)
-{
-    (void)iface;
-    return post_call(data, inv, do_power_off);
-}
-
-static gboolean handle_quit(VivDbusMachine *iface, GDBusMethodInvocation *inv, gpointer data)
-{
-    (void)iface;
-    return post_call(data, inv, do_quit);
+    struct media_update *update = data;
+    viv_dbus_machine_set_media(update->service->machine_iface, update->media);
+    g_variant_unref(update->media);
+    g_free(update);
+    return G_SOURCE_REMOVE;
 }
 
 static void do_change_media(struct machine *m, void *data)
 {
     struct service_call *call = data;
-    struct service *service = call->service;
-    (void)service;
     GError *error = NULL;
     if (machine_change_media(m, call->arg_s1, call->arg_s2, &error)) {
+        /* The Media property follows, on the main thread. */
+        struct media_update *update = g_new(struct media_update, 1);
+        update->service = call->service;
+        update->media = g_variant_ref_sink(media_variant(m));
+        g_main_context_invoke(call->service->context, apply_media_update, update);
         call_return_ok(call);
         return;
     }
@@ -708,13 +681,12 @@ struct service *service_create(struct machine *m, int fd, const char *snapshot_d
     viv_dbus_machine_set_name(service->machine_iface,
                               m->config->name ? m->config->name : "Vivarium");
     viv_dbus_machine_set_media(service->machine_iface, media_variant(m));
-    g_signal_connect(service->machine_iface, "handle-start", G_CALLBACK(handle_start), service);
-    g_signal_connect(service->machine_iface, "handle-pause", G_CALLBACK(handle_pause), service);
-    g_signal_connect(service->machine_iface, "handle-resume", G_CALLBACK(handle_resume), service);
-    g_signal_connect(service->machine_iface, "handle-reset", G_CALLBACK(handle_reset), service);
-    g_signal_connect(service->machine_iface, "handle-power-off", G_CALLBACK(handle_power_off),
-                     service);
-    g_signal_connect(service->machine_iface, "handle-quit", G_CALLBACK(handle_quit), service);
+    service->bindings = g_new(struct machine_command_binding, G_N_ELEMENTS(machine_commands));
+    for (size_t i = 0; i < G_N_ELEMENTS(machine_commands); i++) {
+        service->bindings[i] = (struct machine_command_binding){service, &machine_commands[i]};
+        g_signal_connect(service->machine_iface, machine_commands[i].signal,
+                         G_CALLBACK(handle_machine_command), &service->bindings[i]);
+    }
     g_signal_connect(service->machine_iface, "handle-change-media", G_CALLBACK(handle_change_media),
                      service);
     g_signal_connect(service->machine_iface, "handle-eject-media", G_CALLBACK(handle_eject_media),
@@ -778,5 +750,6 @@ void service_destroy(struct service *service)
     }
     g_main_context_unref(service->context);
     g_free(service->snapshot_dir);
+    g_free(service->bindings);
     g_free(service);
 }
