@@ -442,8 +442,8 @@ static void exec_bit_scan(struct interp *in, const struct insn *i)
         return;
     }
     s->eflags &= ~X86_FLAG_ZF;
-    uint32_t r = i->mnemonic == ZYDIS_MNEMONIC_BSF ? (uint32_t)__builtin_ctz(v)
-                                                   : 31u - (uint32_t)__builtin_clz(v);
+    bool forward = i->mnemonic == ZYDIS_MNEMONIC_BSF || i->mnemonic == ZYDIS_MNEMONIC_TZCNT;
+    uint32_t r = forward ? (uint32_t)__builtin_ctz(v) : 31u - (uint32_t)__builtin_clz(v);
     op_write(in, i, 0, r);
 }
 
@@ -637,6 +637,11 @@ void ops_alu_register(insn_fn *t)
         {ZYDIS_MNEMONIC_BTC, exec_bit_test},
         {ZYDIS_MNEMONIC_BSF, exec_bit_scan},
         {ZYDIS_MNEMONIC_BSR, exec_bit_scan},
+        /* F3 0F BC/BD decode as TZCNT/LZCNT, but a CPU without BMI1/LZCNT
+         * (this one reports neither) ignores the F3 prefix and runs BSF/BSR:
+         * compilers emit "rep bsf" counting on exactly that. */
+        {ZYDIS_MNEMONIC_TZCNT, exec_bit_scan},
+        {ZYDIS_MNEMONIC_LZCNT, exec_bit_scan},
         {ZYDIS_MNEMONIC_DAA, exec_daa_das},
         {ZYDIS_MNEMONIC_DAS, exec_daa_das},
         {ZYDIS_MNEMONIC_AAA, exec_aaa_aas},

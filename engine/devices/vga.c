@@ -639,7 +639,7 @@ void vga_destroy(struct vga *vga)
     vga_render_state_free(vga->render);
     munmap(vga->vram, VGA_VRAM_SIZE);
     g_free(vga->rom_image);
-    g_free(vga->rom_shadow);
+    g_aligned_free(vga->rom_shadow);
     g_free(vga);
 }
 
@@ -664,11 +664,13 @@ bool vga_load_rom(struct vga *vga, const char *path, GError **error)
     }
     size_t size = (length + GUEST_PAGE_SIZE - 1) & ~(size_t)(GUEST_PAGE_SIZE - 1);
     g_free(vga->rom_image);
-    g_free(vga->rom_shadow);
+    g_aligned_free(vga->rom_shadow);
     vga->rom_image = g_malloc0(size);
     memcpy(vga->rom_image, contents, length);
     g_free(contents);
-    vga->rom_shadow = g_memdup2(vga->rom_image, size);
+    /* Guest memory must be page-aligned host memory (KVM maps it by pages). */
+    vga->rom_shadow = g_aligned_alloc(1, size, GUEST_PAGE_SIZE);
+    memcpy(vga->rom_shadow, vga->rom_image, size);
     vga->rom_size = size;
 
     bool added = vga->rom.name != NULL;
