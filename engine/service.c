@@ -529,34 +529,41 @@ static void do_snapshot_load(struct machine *m, void *data)
     g_free(path);
 }
 
+/* Whether a snapshot call may go on: a valid name and a folder to keep
+ * snapshots in. Otherwise the call has its error reply. */
+static bool snapshot_request_valid(struct service *service, GDBusMethodInvocation *inv,
+                                   const char *name)
+{
+    if (!viv_dbus_snapshot_name_valid(name)) {
+        reply_invalid(inv, "That is not a valid snapshot name.");
+        return false;
+    }
+    return check_snapshot_dir(service, inv);
+}
+
+static gboolean post_snapshot_call(struct service *service, GDBusMethodInvocation *inv,
+                                   const gchar *name, machine_work_fn fn)
+{
+    if (!snapshot_request_valid(service, inv, name))
+        return TRUE;
+    struct service_call *call = call_new(service, inv);
+    call->arg_s1 = g_strdup(name);
+    machine_post(service->machine, fn, call);
+    return TRUE;
+}
+
 static gboolean handle_snapshot_save(VivDbusSnapshots *iface, GDBusMethodInvocation *inv,
                                      const gchar *name, gpointer data)
 {
     (void)iface;
-    struct service *service = data;
-    if (!viv_dbus_snapshot_name_valid(name))
-        return reply_invalid(inv, "That is not a valid snapshot name.");
-    if (!check_snapshot_dir(service, inv))
-        return TRUE;
-    struct service_call *call = call_new(service, inv);
-    call->arg_s1 = g_strdup(name);
-    machine_post(service->machine, do_snapshot_save, call);
-    return TRUE;
+    return post_snapshot_call(data, inv, name, do_snapshot_save);
 }
 
 static gboolean handle_snapshot_load(VivDbusSnapshots *iface, GDBusMethodInvocation *inv,
                                      const gchar *name, gpointer data)
 {
     (void)iface;
-    struct service *service = data;
-    if (!viv_dbus_snapshot_name_valid(name))
-        return reply_invalid(inv, "That is not a valid snapshot name.");
-    if (!check_snapshot_dir(service, inv))
-        return TRUE;
-    struct service_call *call = call_new(service, inv);
-    call->arg_s1 = g_strdup(name);
-    machine_post(service->machine, do_snapshot_load, call);
-    return TRUE;
+    return post_snapshot_call(data, inv, name, do_snapshot_load);
 }
 
 static gboolean handle_snapshot_delete(VivDbusSnapshots *iface, GDBusMethodInvocation *inv,
@@ -564,9 +571,7 @@ static gboolean handle_snapshot_delete(VivDbusSnapshots *iface, GDBusMethodInvoc
 {
     (void)iface;
     struct service *service = data;
-    if (!viv_dbus_snapshot_name_valid(name))
-        return reply_invalid(inv, "That is not a valid snapshot name.");
-    if (!check_snapshot_dir(service, inv))
+    if (!snapshot_request_valid(service, inv, name))
         return TRUE;
     gchar *path = snapshot_path(service, name, ".vivsnap");
     gchar *thumbnail = snapshot_path(service, name, ".png");
