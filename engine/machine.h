@@ -24,9 +24,10 @@
  * The guest's (via the debug-exit port) are always odd; these are even. */
 enum machine_exit_status {
     MACHINE_EXIT_POWER_OFF = 0,
-    MACHINE_EXIT_RESET = 2,   /* reset or triple fault under --no-reboot */
-    MACHINE_EXIT_ERROR = 4,   /* the engine could not go on */
-    MACHINE_EXIT_TIMEOUT = 6, /* --timeout expired */
+    MACHINE_EXIT_USAGE = 2,     /* an option, file or value was refused at start */
+    MACHINE_EXIT_ERROR = 4,     /* the engine could not go on */
+    MACHINE_EXIT_RESET = 8,     /* reset or triple fault under --no-reboot */
+    MACHINE_EXIT_TIMEOUT = 124, /* --timeout expired, as timeout(1) reports it */
 };
 
 enum drive_kind { DRIVE_DISK, DRIVE_CDROM, DRIVE_FLOPPY };

@@ -4,11 +4,13 @@
  * which carries timeouts now and the D-Bus, VNC and SDL front ends.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
 
 #include "display/framebuffer.h"
@@ -55,6 +57,7 @@ struct engine {
     struct machine *machine;
     GMainLoop *loop;
     int status;
+    const char *screenshot_path; /* --screenshot, also written on SIGUSR1 */
 };
 
 static FILE *open_output(const char *spec, FILE *stdio_stream, GError **error)
@@ -178,6 +181,26 @@ static gboolean timeout_cb(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
+/* SIGUSR1 asks for the --screenshot file now, without stopping the guest.
+ * The picture is painted on the vCPU thread, which owns the display. */
+static void write_screenshot(struct machine *m, void *data)
+{
+    const char *path = data;
+    GError *error = NULL;
+    display_update(m->display);
+    if (!display_screenshot_png(m->display->fb, path, &error)) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        g_error_free(error);
+    }
+}
+
+static gboolean screenshot_signal_cb(gpointer data)
+{
+    struct engine *engine = data;
+    machine_post(engine->machine, write_screenshot, engine->screenshot_path);
+    return G_SOURCE_CONTINUE;
+}
+
 static void close_output(FILE *f)
 {
     if (f && f != stdout && f != stderr)
@@ -220,7 +243,7 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
     config->append = opt->append;
     if ((opt->initrd || opt->append) && !opt->kernel) {
         fprintf(stderr, "vivarium-engine: --initrd and --append need --kernel\n");
-        return MACHINE_EXIT_ERROR;
+        return MACHINE_EXIT_USAGE;
     }
     const char *default_vgabios = "/usr/share/seabios/vgabios-stdvga.bin";
     if (opt->vgabios)
@@ -241,7 +264,7 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
     if (opt->cdrom) {
         if (opt->hd[2]) {
             fprintf(stderr, "vivarium-engine: --cdrom and --hdc both want the secondary master\n");
-            return MACHINE_EXIT_ERROR;
+            return MACHINE_EXIT_USAGE;
         }
         config->drives[config->nr_drives++] =
             (struct drive_config){.kind = DRIVE_CDROM, .path = opt->cdrom, .unit = 2};
@@ -260,7 +283,7 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
         config->firmware_log = open_output(opt->firmware_log, stdout, &error);
     if (error) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
-        return MACHINE_EXIT_ERROR;
+        return MACHINE_EXIT_USAGE;
     }
 
     struct engine engine = {0};
@@ -268,7 +291,7 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
     if (!engine.machine) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         g_error_free(error);
-        return MACHINE_EXIT_ERROR;
+        return MACHINE_EXIT_USAGE;
     }
 
     struct front_ends front = {0};
@@ -277,15 +300,21 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
         g_error_free(error);
         stop_front_ends(&front);
         machine_destroy(engine.machine);
-        return MACHINE_EXIT_ERROR;
+        return MACHINE_EXIT_USAGE;
     }
 
     engine.loop = g_main_loop_new(NULL, FALSE);
     if (opt->timeout_seconds > 0)
         g_timeout_add_seconds((guint)opt->timeout_seconds, timeout_cb, &engine);
+    guint screenshot_signal = 0;
+    if (opt->screenshot) {
+        engine.screenshot_path = opt->screenshot;
+        screenshot_signal = g_unix_signal_add(SIGUSR1, screenshot_signal_cb, &engine);
+    }
     GThread *vcpu = g_thread_new("vcpu", vcpu_thread, &engine);
     g_main_loop_run(engine.loop);
     g_thread_join(vcpu);
+    g_clear_handle_id(&screenshot_signal, g_source_remove);
     stop_front_ends(&front);
 
     if (opt->dump_state)
@@ -331,7 +360,7 @@ int main(int argc, char **argv)
          "installed)",
          "FILE"},
         {"screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt.screenshot,
-         "Write the screen as PNG to FILE when the run ends", "FILE"},
+         "Write the screen as PNG to FILE when the run ends and on SIGUSR1", "FILE"},
         {"headless", 0, 0, G_OPTION_ARG_NONE, &opt.headless,
          "No display; serial port on standard output", NULL},
         {"display", 0, 0, G_OPTION_ARG_STRING, &opt.display,
@@ -368,7 +397,7 @@ int main(int argc, char **argv)
         {"trace", 0, 0, G_OPTION_ARG_NONE, &opt.trace,
          "Print every executed instruction with its registers", NULL},
         {"timeout", 0, 0, G_OPTION_ARG_INT, &opt.timeout_seconds,
-         "Stop after this many seconds with exit status 6", "SECONDS"},
+         "Stop after this many seconds with exit status 124", "SECONDS"},
         {"dump-state", 0, 0, G_OPTION_ARG_NONE, &opt.dump_state,
          "Print every device's state when the run ends", NULL},
         {"hda", 0, 0, G_OPTION_ARG_FILENAME, &opt.hd[0], "Primary master disk image", "FILE"},
@@ -389,7 +418,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         g_error_free(error);
         g_option_context_free(context);
-        return MACHINE_EXIT_ERROR;
+        return MACHINE_EXIT_USAGE;
     }
     g_option_context_free(context);
 

@@ -13,6 +13,6 @@ fi
 if [ $((status % 2)) -eq 1 ]; then
     echo "run-guest: the guest reported failure code $(((status - 1) / 2))" >&2
 else
-    echo "run-guest: the engine ended with status $status (0 power off, 2 reset/triple fault, 4 engine error, 6 timeout)" >&2
+    echo "run-guest: the engine ended with status $status (0 power off, 2 refused at start, 4 engine error, 8 reset/triple fault, 124 timeout)" >&2
 fi
 exit 1
