@@ -127,7 +127,7 @@ static bool rule_applies(const struct rule *rule, const char *file, const char *
            (hash && strcmp(rule->target, hash) == 0);
 }
 
-static bool setup(struct runner *r, const char *accel)
+static bool setup(struct runner *r, const char *accel, enum cpu_model model)
 {
     if (!memory_init(&r->mem, RAM_SIZE))
         return false;
@@ -147,6 +147,7 @@ static bool setup(struct runner *r, const char *accel)
     r->cpu.io = r->io;
     r->cpu.clock = &r->clock;
     r->cpu.intr_ack = no_interrupt;
+    r->cpu.model = model;
     GError *error = NULL;
     if (!r->cpu.backend->init(&r->cpu, &error)) {
         fprintf(stderr, "sst-run: backend %s: %s\n", accel, error->message);
@@ -458,6 +459,19 @@ static void run_file(struct runner *r, const char *dir, const char *file_name)
     r->excluded += fr.excluded;
 }
 
+static bool parse_model(const char *name, enum cpu_model *model)
+{
+    if (strcmp(name, "p6") == 0)
+        *model = CPU_MODEL_P6;
+    else if (strcmp(name, "286") == 0)
+        *model = CPU_MODEL_80286;
+    else {
+        fprintf(stderr, "sst-run: unknown CPU model '%s' (p6 or 286)\n", name);
+        return false;
+    }
+    return true;
+}
+
 static int compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -466,11 +480,15 @@ static int compare_names(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *accel = "interp", *exceptions = NULL;
+    enum cpu_model model = CPU_MODEL_P6;
     struct runner r = {0};
     for (int n = 1; n < argc; n++) {
         if (strcmp(argv[n], "--accel") == 0 && n + 1 < argc)
             accel = argv[++n];
-        else if (strcmp(argv[n], "--exceptions") == 0 && n + 1 < argc)
+        else if (strcmp(argv[n], "--cpu") == 0 && n + 1 < argc) {
+            if (!parse_model(argv[++n], &model))
+                return 2;
+        } else if (strcmp(argv[n], "--exceptions") == 0 && n + 1 < argc)
             exceptions = argv[++n];
         else if (strcmp(argv[n], "--only") == 0 && n + 1 < argc)
             r.only = argv[++n];
@@ -479,8 +497,8 @@ int main(int argc, char **argv)
         else if (!dir && argv[n][0] != '-')
             dir = argv[n];
         else {
-            fprintf(stderr, "usage: sst-run DIR [--accel interp|dbt] [--exceptions FILE] "
-                            "[--only NAME] [--verbose]\n");
+            fprintf(stderr, "usage: sst-run DIR [--accel interp|dbt] [--cpu p6|286] "
+                            "[--exceptions FILE] [--only NAME] [--verbose]\n");
             return 2;
         }
     }
@@ -511,7 +529,7 @@ int main(int argc, char **argv)
             return 2;
         r.use_rules = true;
     }
-    if (!setup(&r, accel))
+    if (!setup(&r, accel, model))
         return 2;
     for (guint n = 0; n < files->len; n++)
         run_file(&r, dir, files->pdata[n]);

@@ -226,8 +226,10 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
         uint64_t epoch = d->flush_count;
         d->chain_site = 0;
         struct dbt_block *b = NULL;
+        /* The translator knows the P6 model only: another model runs in
+         * the interpreter. */
         bool step = s->halted || s->irq_inhibited || (s->eflags & X86_FLAG_TF) || cpu->trace ||
-                    interrupt_deliverable(in);
+                    cpu->model != CPU_MODEL_P6 || interrupt_deliverable(in);
         uint32_t from_page = d->running_page;
         if (!step)
             b = find_block(d);

@@ -95,6 +95,13 @@ static inline bool in_v86(const struct x86_state *s)
     return (s->cr0 & X86_CR0_PE) && (s->eflags & X86_FLAG_VM);
 }
 
+/* Whether the interpreter models the 80286 (enum cpu_model in cpu.h)
+ * rather than the P6. */
+static inline bool model_286(const struct interp *in)
+{
+    return unlikely(in->cpu->model == CPU_MODEL_80286);
+}
+
 /* The current privilege level, which always equals SS.DPL in protected
  * mode. */
 static inline int cpl_of(const struct x86_state *s)

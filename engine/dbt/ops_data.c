@@ -23,6 +23,9 @@ void write_eflags(struct interp *in, uint32_t value, unsigned size)
         changeable |= X86_FLAG_IF;
     if (size == 2)
         changeable &= 0xffff;
+    /* The 286 in real mode keeps IOPL, NT and bit 15 clear. */
+    if (model_286(in) && !in_pmode(s))
+        changeable &= ~0xf000u;
     set_eflags_raw(s, (s->eflags & ~changeable) | (value & changeable));
 }
 
