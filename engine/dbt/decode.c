@@ -294,6 +294,9 @@ static unsigned drop_lock_prefixes(uint8_t *bytes, unsigned len)
 static void check_286_insn(struct interp *in, const ZydisDecodedInstruction *z,
                            const ZydisDecodedOperand *ops)
 {
+    /* C4 and C5 are always LES and LDS (#UD with a register operand). */
+    if (z->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+        raise_ud(in);
     if (z->length > 10)
         raise_gp(in, 0);
     for (unsigned p = 0; p < z->raw.prefix_count; p++) {

@@ -139,6 +139,10 @@ static void exec_pop(struct interp *in, const struct insn *i)
         return;
     }
     uint32_t v = pop(in, size);
+    /* A fault writing the destination leaves SP popped on the 286; the 386
+     * and later restore it. */
+    if (model_286(in) && i->op[0].kind == OPK_MEM)
+        in->snapshot.regs[R_ESP] = s->regs[R_ESP];
     op_write(in, i, 0, v);
 }
 
