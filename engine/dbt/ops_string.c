@@ -29,12 +29,16 @@ void check_io_permission(struct interp *in, uint16_t port, unsigned size)
 static uint32_t port_in(struct interp *in, uint16_t port, unsigned size)
 {
     check_io_permission(in, port, size);
+    if (unlikely(in->debug_io))
+        debug_check_io(in, port, size);
     return ioport_read(in->cpu->io, port, size);
 }
 
 static void port_out(struct interp *in, uint16_t port, unsigned size, uint32_t value)
 {
     check_io_permission(in, port, size);
+    if (unlikely(in->debug_io))
+        debug_check_io(in, port, size);
     ioport_write(in->cpu->io, port, size, value & size_mask(size));
 }
 
@@ -241,7 +245,9 @@ static void exec_string(struct interp *in, const struct insn *i)
             if ((i->rep == REP_E && !zf) || (i->rep == REP_NE && zf))
                 return;
         }
-        if (burst + 1 >= REP_BURST) {
+        /* A breakpoint hit ends the step after this iteration, its trap
+         * pointing at the instruction (Intel SDM vol. 3, 17.3.1.2). */
+        if (burst + 1 >= REP_BURST || unlikely(in->debug_hits)) {
             /* Continue in the next step, restarting this instruction. */
             s->eip = in->snapshot.eip;
             return;
