@@ -9,8 +9,9 @@
  * Sections: "DSK " per hard disk (which image layer holds the disk's
  * contents at this instant: see snapshot_store.c), "CPU " (struct x86_state
  * through its state table), "CLK " (the virtual time), one "DEV " per device
- * (its state table), "MEM " per block of device memory (video memory,
- * deflated), "RAM " (guest RAM, deflated with zlib). Disk sections come
+ * (its state table), "MEM " per block of device memory (video memory),
+ * "RAM " (guest RAM); memory is compressed with Zstandard (older files:
+ * deflated with zlib). Disk sections come
  * first, so a listing reads them without inflating anything. Unknown
  * section kinds are refused: a reader that cannot restore part of a machine
  * must not pretend it restored all of it.
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "machine.h"
 
@@ -40,9 +42,13 @@
 #define SECTION_MEM   0x204d454du /* "MEM " */
 #define SECTION_DISK  0x204b5344u /* "DSK " */
 
-#define RAM_SECTION_VERSION   1
+/* Version 1 of the RAM and MEM sections is deflated (zlib); version 2, what
+ * this engine writes, is one Zstandard frame: four to five times faster to
+ * make from a busy guest's memory, at a similar size. */
+#define RAM_SECTION_VERSION   2
 #define CLOCK_SECTION_VERSION 1
-#define MEM_SECTION_VERSION   1
+#define MEM_SECTION_VERSION   2
+#define SNAPSHOT_ZSTD_LEVEL   1
 #define DISK_SECTION_VERSION  1
 
 /* A fuzzing build accepts bad checksums, so that the fuzzer reaches the
@@ -88,35 +94,56 @@ static void append_section(GByteArray *out, uint32_t kind, uint32_t version, con
     g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
     append_le(out, len, 8);
     g_byte_array_append(out, payload, (guint)len);
-    append_le(out, crc32(0, out->data + start, (uInt)(out->len - start)), 4);
+    append_le(out, crc32_z(0, out->data + start, out->len - start), 4);
 }
 
-static bool deflate_memory(const uint8_t *host, uint64_t size, GByteArray *out, GError **error)
+static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out, GError **error)
 {
-    z_stream z = {0};
-    if (deflateInit(&z, 1) != Z_OK) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot start compressing RAM");
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (!cctx ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, SNAPSHOT_ZSTD_LEVEL))) {
+        ZSTD_freeCCtx(cctx);
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot start compressing memory");
         return false;
     }
-    uint8_t *chunk = g_malloc(SNAPSHOT_RAM_CHUNK);
-    uint64_t offset = 0;
-    int rc;
-    do {
-        uint64_t left = size - offset;
-        uInt in = left > SNAPSHOT_RAM_CHUNK ? SNAPSHOT_RAM_CHUNK : (uInt)left;
-        z.next_in = (Bytef *)host + offset;
-        z.avail_in = in;
-        offset += in;
-        int flush = offset == size ? Z_FINISH : Z_NO_FLUSH;
-        do {
-            z.next_out = chunk;
-            z.avail_out = SNAPSHOT_RAM_CHUNK;
-            rc = deflate(&z, flush);
-            g_byte_array_append(out, chunk, SNAPSHOT_RAM_CHUNK - z.avail_out);
-        } while (z.avail_out == 0);
-    } while (rc != Z_STREAM_END);
-    deflateEnd(&z);
-    g_free(chunk);
+    ZSTD_CCtx_setPledgedSrcSize(cctx, size);
+    /* Room for the whole frame at once: memory that does not compress
+     * costs its size plus a little. */
+    guint start = out->len;
+    size_t bound = ZSTD_compressBound((size_t)size);
+    g_byte_array_set_size(out, start + (guint)bound);
+    ZSTD_outBuffer output = {out->data + start, bound, 0};
+    ZSTD_inBuffer input = {host, (size_t)size, 0};
+    size_t left = ZSTD_compressStream2(cctx, &output, &input, ZSTD_e_end);
+    ZSTD_freeCCtx(cctx);
+    if (ZSTD_isError(left) || left != 0) {
+        g_byte_array_set_size(out, start);
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot compress memory: %s",
+                    ZSTD_isError(left) ? ZSTD_getErrorName(left) : "output full");
+        return false;
+    }
+    g_byte_array_set_size(out, start + (guint)output.pos);
+    return true;
+}
+
+/* A memory section is compressed straight into out: at hundreds of MiB, a
+ * copy of its payload would cost as much as writing it. */
+static bool append_memory_section(GByteArray *out, uint32_t kind, uint32_t version,
+                                  const char *name, const uint8_t *host, uint64_t size,
+                                  GError **error)
+{
+    size_t name_len = strlen(name);
+    size_t start = out->len;
+    append_le(out, kind, 4);
+    append_le(out, version, 4);
+    append_le(out, name_len, 1);
+    g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
+    size_t length_at = out->len;
+    append_le(out, 0, 8);
+    if (!compress_memory(host, size, out, error))
+        return false;
+    put_le(out->data + length_at, out->len - length_at - 8, 8);
+    append_le(out, crc32_z(0, out->data + start, out->len - start), 4);
     return true;
 }
 
@@ -169,29 +196,23 @@ static GByteArray *encode_machine(struct machine *m, const struct snapshot_disk 
         sections++;
     }
 
+    g_byte_array_unref(payload);
     for (guint i = 0; i < m->memory_blocks->len; i++) {
         const struct machine_memory_block *block =
             &g_array_index(m->memory_blocks, struct machine_memory_block, i);
-        g_byte_array_set_size(payload, 0);
-        if (!deflate_memory(block->host, block->size, payload, error)) {
-            g_byte_array_unref(payload);
+        if (!append_memory_section(out, SECTION_MEM, MEM_SECTION_VERSION, block->name, block->host,
+                                   block->size, error)) {
             g_byte_array_unref(out);
             return NULL;
         }
-        append_section(out, SECTION_MEM, MEM_SECTION_VERSION, block->name, payload->data,
-                       payload->len);
         sections++;
     }
-
-    g_byte_array_set_size(payload, 0);
-    if (!deflate_memory(m->mem.ram, m->mem.ram_size, payload, error)) {
-        g_byte_array_unref(payload);
+    if (!append_memory_section(out, SECTION_RAM, RAM_SECTION_VERSION, "ram", m->mem.ram,
+                               m->mem.ram_size, error)) {
         g_byte_array_unref(out);
         return NULL;
     }
-    append_section(out, SECTION_RAM, RAM_SECTION_VERSION, "ram", payload->data, payload->len);
     sections++;
-    g_byte_array_unref(payload);
 
     uint8_t *h = out->data;
     memset(h, 0, SNAPSHOT_HEADER_SIZE);
@@ -301,8 +322,10 @@ static bool parse_header(const uint8_t *data, size_t len, struct snapshot_info *
     return true;
 }
 
+/* Parses the section at *pos; verify checks its checksum (a second walk
+ * over an already checked file skips that). */
 static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct section *s,
-                          GError **error)
+                          bool verify, GError **error)
 {
     size_t start = *pos, p = *pos;
     if (len - p < 9)
@@ -322,7 +345,7 @@ static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct s
         return refuse(error, "the snapshot is truncated (section %s)", s->name);
     s->payload = data + p;
     p += s->len;
-    if (get_le(data + p, 4) != crc32(0, data + start, (uInt)(p - start)) && !skip_checksums())
+    if (verify && !skip_checksums() && get_le(data + p, 4) != crc32_z(0, data + start, p - start))
         return refuse(error, "the snapshot's section %s is damaged (checksum mismatch)", s->name);
     *pos = p + 4;
     return true;
@@ -379,6 +402,47 @@ static bool inflate_memory(const struct section *s, uint8_t *dest, uint64_t size
     return true;
 }
 
+/* The same for a Zstandard frame. */
+static bool decompress_memory(const struct section *s, uint8_t *dest, uint64_t size, GError **error)
+{
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    if (!dctx)
+        return refuse(error, "cannot start decompressing %s", s->name);
+    uint8_t *scratch = g_malloc(SNAPSHOT_RAM_CHUNK);
+    ZSTD_inBuffer input = {s->payload, (size_t)s->len, 0};
+    uint64_t out_done = 0;
+    size_t rc = 1;
+    bool ok = true;
+    while (rc != 0) {
+        uint64_t room = size - out_done;
+        bool into_dest = dest && room > 0;
+        ZSTD_outBuffer output = {
+            into_dest ? dest + out_done : scratch,
+            room > SNAPSHOT_RAM_CHUNK || room == 0 ? SNAPSHOT_RAM_CHUNK : (size_t)room, 0};
+        size_t in_before = input.pos;
+        rc = ZSTD_decompressStream(dctx, &output, &input);
+        out_done += output.pos;
+        if (ZSTD_isError(rc) || out_done > size ||
+            (rc != 0 && output.pos == 0 && input.pos == in_before)) {
+            ok = false;
+            break;
+        }
+    }
+    ZSTD_freeDCtx(dctx);
+    g_free(scratch);
+    if (!ok)
+        return refuse(error, "the snapshot's %s image is damaged", s->name);
+    if (out_done != size || input.pos != input.size)
+        return refuse(error, "the snapshot's %s image has the wrong size", s->name);
+    return true;
+}
+
+static bool restore_memory(const struct section *s, uint8_t *dest, uint64_t size, GError **error)
+{
+    return s->version >= 2 ? decompress_memory(s, dest, size, error)
+                           : inflate_memory(s, dest, size, error);
+}
+
 static struct machine_memory_block *find_memory_block(struct machine *m, const char *name)
 {
     for (guint i = 0; i < m->memory_blocks->len; i++) {
@@ -425,7 +489,7 @@ static bool process_sections(struct machine *m, const uint8_t *data, size_t len,
     bool have_cpu = false, have_ram = false;
     for (uint32_t i = 0; i < count; i++) {
         struct section s;
-        if (!parse_section(data, len, &pos, &s, error))
+        if (!parse_section(data, len, &pos, &s, !apply, error))
             return false;
         switch (s.kind) {
         case SECTION_DISK: {
@@ -478,12 +542,14 @@ static bool process_sections(struct machine *m, const uint8_t *data, size_t len,
                               s.name);
             if (s.version > MEM_SECTION_VERSION)
                 return refuse(error, "the snapshot's %s comes from a newer Vivarium", s.name);
-            if (!inflate_memory(&s, apply ? block->host : NULL, block->size, error))
+            if (!restore_memory(&s, apply ? block->host : NULL, block->size, error))
                 return false;
             break;
         }
         case SECTION_RAM:
-            if (!inflate_memory(&s, apply ? m->mem.ram : NULL, m->mem.ram_size, error))
+            if (s.version > RAM_SECTION_VERSION)
+                return refuse(error, "the snapshot's RAM comes from a newer Vivarium");
+            if (!restore_memory(&s, apply ? m->mem.ram : NULL, m->mem.ram_size, error))
                 return false;
             have_ram = true;
             break;
@@ -661,7 +727,7 @@ bool snapshot_read_disks(const char *path, GArray *disks, GError **error)
         struct section s;
         size_t pos = 0;
         struct snapshot_disk disk;
-        ok = parse_section(bytes, total, &pos, &s, error) && decode_disk(&s, &disk, error);
+        ok = parse_section(bytes, total, &pos, &s, true, error) && decode_disk(&s, &disk, error);
         if (ok)
             g_array_append_val(disks, disk);
         g_free(bytes);
