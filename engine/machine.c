@@ -159,6 +159,10 @@ static bool attach_drives(struct machine *m, GError **error)
             continue;
         }
         enum ide_drive_kind kind = drive->kind == DRIVE_CDROM ? IDE_CDROM : IDE_DISK;
+        /* Snapshots move a writable disk to a new image under the guest's
+         * feet: the controller holds a proxy for it. */
+        if (kind == IDE_DISK && !bd->readonly && drive->unit < 4)
+            bd = m->disks[drive->unit] = block_proxy_new(bd);
         if (!ide_attach_drive(m->ide, drive->unit, kind, bd)) {
             block_close(bd);
             g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
@@ -345,6 +349,7 @@ static void create_pci_chipset(struct machine *m)
     };
     m->i8042 = i8042_create(&m->io, &m->clock, &kbc_lines);
     machine_add_device(m, "i8042", m->i8042, &i8042_vmstate, i8042_reset);
+    machine_set_post_load(m, m->i8042, i8042_post_load);
     m->input = (struct machine_input){
         .key = kbc_key_event, .pointer = kbc_pointer_event, .opaque = m->i8042};
 }
@@ -457,14 +462,17 @@ static void machine_create_chipset(struct machine *m)
 
     m->pit = pit_create(&m->io, &m->clock, pic_irq_line(m->pic, 0));
     machine_add_device(m, "pit", m->pit, &pit_vmstate, pit_reset);
+    machine_set_post_load(m, m->pit, pit_post_load);
 
     int64_t now_seconds = g_get_real_time() / G_USEC_PER_SEC;
     m->rtc = rtc_create(&m->io, &m->clock, pic_irq_line(m->pic, 8), now_seconds);
     machine_add_device(m, "rtc", m->rtc, &rtc_vmstate, rtc_reset);
+    machine_set_post_load(m, m->rtc, rtc_post_load);
     machine_fill_cmos(m);
 
     m->dma = isa_dma_create(&m->io, &m->mem, &m->clock);
     machine_add_device(m, "dma", m->dma, &isa_dma_vmstate, isa_dma_reset);
+    machine_set_post_load(m, m->dma, isa_dma_post_load);
 
     static const uint16_t com_base[4] = {SERIAL_COM1_BASE, SERIAL_COM2_BASE, SERIAL_COM3_BASE,
                                          SERIAL_COM4_BASE};
@@ -475,6 +483,7 @@ static void machine_create_chipset(struct machine *m)
             serial_create(&m->io, com_base[i], &m->clock, pic_irq_line(m->pic, com_irq[i]),
                           i == 0 ? m->config->serial_out : NULL);
         machine_add_device(m, com_name[i], m->serial[i], &serial_vmstate, serial_reset);
+        machine_set_post_load(m, m->serial[i], serial_post_load);
     }
 
     struct port92_outputs port92_outputs = {
@@ -488,6 +497,7 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     struct machine *m = g_new0(struct machine, 1);
     m->config = config;
     m->devices = g_array_new(FALSE, TRUE, sizeof(struct machine_device));
+    m->memory_blocks = g_array_new(FALSE, TRUE, sizeof(struct machine_memory_block));
     m->work = g_async_queue_new();
     g_mutex_init(&m->wait_lock);
     g_cond_init(&m->wait_cond);
@@ -562,8 +572,14 @@ struct machine *machine_create(struct machine_config *config, GError **error)
         goto fail;
     }
     machine_add_device(m, "vga", m->vga, &vga_vmstate, vga_reset);
+    machine_set_post_load(m, m->vga, vga_post_load);
     if (config->vgabios_path && !vga_load_rom(m->vga, config->vgabios_path, error))
         goto fail;
+    machine_add_memory_block(m, "vga.vram", vga_vram(m->vga), VGA_VRAM_SIZE);
+    size_t vga_rom_size;
+    uint8_t *vga_rom = vga_rom_shadow(m->vga, &vga_rom_size);
+    if (vga_rom)
+        machine_add_memory_block(m, "vga.rom", vga_rom, vga_rom_size);
     m->vga_pci = vga_pci_create(m->pci, m->vga, error);
     if (!m->vga_pci)
         goto fail;
@@ -616,6 +632,7 @@ void machine_destroy(struct machine *m)
     if (m->bios_image)
         munmap(m->bios_image, m->bios_size);
     g_array_free(m->devices, TRUE);
+    g_array_free(m->memory_blocks, TRUE);
     g_async_queue_unref(m->work);
     g_mutex_clear(&m->wait_lock);
     g_cond_clear(&m->wait_cond);
@@ -627,6 +644,12 @@ void machine_add_device(struct machine *m, const char *name, void *state,
 {
     struct machine_device dev = {.name = name, .state = state, .vmstate = vmstate, .reset = reset};
     g_array_append_val(m->devices, dev);
+}
+
+void machine_add_memory_block(struct machine *m, const char *name, void *host, size_t size)
+{
+    struct machine_memory_block block = {.name = name, .host = host, .size = size};
+    g_array_append_val(m->memory_blocks, block);
 }
 
 void machine_set_post_load(struct machine *m, void *state, void (*post_load)(void *state))

@@ -72,6 +72,14 @@ struct machine_device {
     void (*post_load)(void *state);
 };
 
+/* Device memory saved whole in snapshots, next to RAM: video memory, a ROM
+ * copy that its BIOS writes to. */
+struct machine_memory_block {
+    const char *name;
+    uint8_t *host;
+    size_t size;
+};
+
 enum machine_run_state { MACHINE_RUNNING, MACHINE_PAUSED, MACHINE_STOPPED };
 
 /* Mouse buttons as a mask, in the bit order of the PS/2 protocol. */
@@ -95,7 +103,8 @@ struct machine {
     struct vclock clock;
     struct cpu cpu;
 
-    GArray *devices; /* struct machine_device */
+    GArray *devices;       /* struct machine_device */
+    GArray *memory_blocks; /* struct machine_memory_block */
 
     /* Work posted by other threads, run on the vCPU thread between
      * instructions. */
@@ -159,6 +168,10 @@ struct machine {
     struct ide_pci *ide_pci;
     struct vga_pci *vga_pci;
     struct fdc *fdc;
+    /* Writable hard disks by IDE unit, as block proxies (block.h) that
+     * snapshots move from image to image; NULL where there is none. Owned
+     * by the IDE controller. */
+    struct block_device *disks[4];
 };
 
 /* Builds the PC; returns NULL with *error set on failure. */
@@ -167,6 +180,10 @@ void machine_destroy(struct machine *m);
 
 void machine_add_device(struct machine *m, const char *name, void *state,
                         const struct vmstate_desc *vmstate, void (*reset)(void *state));
+
+/* Registers device memory for snapshots; the block must live as long as
+ * the machine. */
+void machine_add_memory_block(struct machine *m, const char *name, void *host, size_t size);
 
 /* Sets the post_load hook of the device registered with this state. */
 void machine_set_post_load(struct machine *m, void *state, void (*post_load)(void *state));

@@ -19,6 +19,8 @@
 #include "machine.h"
 #include "monitor.h"
 #include "service.h"
+#include "snapshot_store.h"
+#include "viv-protocol.h"
 
 struct engine_options {
     gint memory_mib;
@@ -40,6 +42,8 @@ struct engine_options {
     gint dbus_fd;
     gchar *monitor;
     gchar *snapshot_dir;
+    gchar *load_snapshot;
+    gchar *list_snapshots;
     gboolean no_sound;
     gchar *serial;
     gchar *debugcon;
@@ -55,6 +59,7 @@ struct engine_options {
 
 struct engine {
     struct machine *machine;
+    struct snapshot_store *snapshots;
     GMainLoop *loop;
     int status;
     const char *screenshot_path; /* --screenshot, also written on SIGUSR1 */
@@ -97,7 +102,8 @@ static gchar *read_password_file(const char *path, GError **error)
 }
 
 static bool start_front_ends(struct front_ends *front, struct machine *m,
-                             const struct engine_options *opt, GError **error)
+                             struct snapshot_store *snapshots, const struct engine_options *opt,
+                             GError **error)
 {
     /* Under the app (--dbus-fd) the app shows the screen. */
     const char *display = opt->display                         ? opt->display
@@ -113,18 +119,7 @@ static bool start_front_ends(struct front_ends *front, struct machine *m,
         return false;
     }
     if (opt->dbus_fd >= 0) {
-        /* Without a folder from the app, snapshots go to the user's data
-         * folder, one folder per VM name. */
-        g_autofree gchar *default_dir =
-            g_build_filename(g_get_user_data_dir(), "vivarium", "snapshots",
-                             m->config->name ? m->config->name : "Vivarium", NULL);
-        const char *dir = opt->snapshot_dir ? opt->snapshot_dir : default_dir;
-        if (g_mkdir_with_parents(dir, 0700) != 0) {
-            g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno),
-                        "cannot create the snapshot folder %s: %s", dir, g_strerror(errno));
-            return false;
-        }
-        front->service = service_create(m, opt->dbus_fd, dir, error);
+        front->service = service_create(m, opt->dbus_fd, snapshots, error);
         if (!front->service)
             return false;
     }
@@ -134,7 +129,7 @@ static bool start_front_ends(struct front_ends *front, struct machine *m,
                         "--monitor %s: only stdio is supported", opt->monitor);
             return false;
         }
-        front->monitor = monitor_create(m);
+        front->monitor = monitor_create(m, snapshots);
     }
     if (opt->vnc) {
         gchar *password = NULL;
@@ -209,14 +204,79 @@ static void close_output(FILE *f)
 
 static void free_options(struct engine_options *opt)
 {
-    gchar **strings[] = {
-        &opt->accel,   &opt->bios,       &opt->kernel,       &opt->initrd,  &opt->append,
-        &opt->vgabios, &opt->screenshot, &opt->display,      &opt->vnc,     &opt->vnc_password_file,
-        &opt->audio,   &opt->boot,       &opt->name,         &opt->monitor, &opt->snapshot_dir,
-        &opt->serial,  &opt->debugcon,   &opt->firmware_log, &opt->cdrom,   &opt->hd[0],
-        &opt->hd[1],   &opt->hd[2],      &opt->hd[3],        &opt->fd[0],   &opt->fd[1]};
+    gchar **strings[] = {&opt->accel,         &opt->bios,
+                         &opt->kernel,        &opt->initrd,
+                         &opt->append,        &opt->vgabios,
+                         &opt->screenshot,    &opt->display,
+                         &opt->vnc,           &opt->vnc_password_file,
+                         &opt->audio,         &opt->boot,
+                         &opt->name,          &opt->monitor,
+                         &opt->snapshot_dir,  &opt->serial,
+                         &opt->debugcon,      &opt->firmware_log,
+                         &opt->cdrom,         &opt->hd[0],
+                         &opt->hd[1],         &opt->hd[2],
+                         &opt->hd[3],         &opt->fd[0],
+                         &opt->fd[1],         &opt->load_snapshot,
+                         &opt->list_snapshots};
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         g_clear_pointer(strings[i], g_free);
+}
+
+/* The snapshot folder: --snapshot-dir, or under the app a folder per VM
+ * name in the user's data folder. Its disk layers decide which images the
+ * disks open, so it comes before the machine. */
+static bool open_snapshot_store(struct engine_options *opt, struct machine_config *config,
+                                struct snapshot_store **store)
+{
+    g_autofree gchar *dir = g_strdup(opt->snapshot_dir);
+    if (!dir && opt->dbus_fd >= 0)
+        dir = g_build_filename(g_get_user_data_dir(), "vivarium", "snapshots", config->name, NULL);
+    if (opt->load_snapshot && !dir) {
+        fprintf(stderr, "vivarium-engine: --load-snapshot needs --snapshot-dir\n");
+        return false;
+    }
+    if (opt->load_snapshot && !viv_dbus_snapshot_name_valid(opt->load_snapshot)) {
+        fprintf(stderr,
+                "vivarium-engine: --load-snapshot %s: not a snapshot name (1 to 64 of A-Z a-z "
+                "0-9 space - _ ., not starting with a dot)\n",
+                opt->load_snapshot);
+        return false;
+    }
+    *store = NULL;
+    if (!dir)
+        return true;
+    GError *error = NULL;
+    *store = snapshot_store_open(dir, &error);
+    if (!*store || !snapshot_store_prepare(*store, config, &error)) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        g_error_free(error);
+        snapshot_store_free(*store);
+        *store = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* --list-snapshots DIR: what a snapshot folder holds, with the VM off. */
+static int list_snapshots(const char *dir)
+{
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        fprintf(stderr, "vivarium-engine: --list-snapshots %s: no such folder\n", dir);
+        return MACHINE_EXIT_USAGE;
+    }
+    GPtrArray *entries = snapshot_store_list(dir);
+    for (guint i = 0; i < entries->len; i++) {
+        const struct snapshot_entry *entry = g_ptr_array_index(entries, i);
+        if (entry->problem) {
+            printf("%s\tunusable: %s\n", entry->name, entry->problem);
+            continue;
+        }
+        g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(entry->created_us / 1000000);
+        g_autofree char *date = g_date_time_format(when, "%Y-%m-%d %H:%M:%S");
+        printf("%s\t%s\t%" G_GUINT64_FORMAT " KiB\n", entry->name, date, entry->file_size >> 10);
+    }
+    g_ptr_array_unref(entries);
+    return MACHINE_EXIT_POWER_OFF;
 }
 
 /* Builds the machine from the options, runs it to the end, and returns the
@@ -287,19 +347,26 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
     }
 
     struct engine engine = {0};
+    if (!open_snapshot_store(opt, config, &engine.snapshots))
+        return MACHINE_EXIT_USAGE;
     engine.machine = machine_create(config, &error);
     if (!engine.machine) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         g_error_free(error);
+        snapshot_store_free(engine.snapshots);
         return MACHINE_EXIT_USAGE;
     }
 
     struct front_ends front = {0};
-    if (!start_front_ends(&front, engine.machine, opt, &error)) {
+    /* The vCPU thread has not started: this thread may restore the machine. */
+    if (!start_front_ends(&front, engine.machine, engine.snapshots, opt, &error) ||
+        (opt->load_snapshot &&
+         !snapshot_store_load(engine.snapshots, engine.machine, opt->load_snapshot, &error))) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         g_error_free(error);
         stop_front_ends(&front);
         machine_destroy(engine.machine);
+        snapshot_store_free(engine.snapshots);
         return MACHINE_EXIT_USAGE;
     }
 
@@ -329,6 +396,7 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
         }
     }
     machine_destroy(engine.machine);
+    snapshot_store_free(engine.snapshots);
     g_main_loop_unref(engine.loop);
     fflush(stdout);
     return engine.status;
@@ -383,7 +451,13 @@ int main(int argc, char **argv)
          "powered off, for Start",
          "FD"},
         {"snapshot-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.snapshot_dir,
-         "Where the D-Bus interface keeps this VM's snapshots", "DIR"},
+         "This VM's snapshot folder: snapshots, their disk layers (used by D-Bus and the "
+         "monitor's savevm, loadvm, delvm, info snapshots)",
+         "DIR"},
+        {"load-snapshot", 0, 0, G_OPTION_ARG_STRING, &opt.load_snapshot,
+         "Start from the snapshot NAME of --snapshot-dir", "NAME"},
+        {"list-snapshots", 0, 0, G_OPTION_ARG_FILENAME, &opt.list_snapshots,
+         "List the snapshots in DIR (name, date, size) and exit", "DIR"},
         {"name", 0, 0, G_OPTION_ARG_STRING, &opt.name,
          "The VM's name, for window titles and the sound stream", "NAME"},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
@@ -423,7 +497,8 @@ int main(int argc, char **argv)
     g_option_context_free(context);
 
     struct machine_config config = {0};
-    int status = run_engine(&opt, &config);
+    int status =
+        opt.list_snapshots ? list_snapshots(opt.list_snapshots) : run_engine(&opt, &config);
     close_output(config.serial_out);
     close_output(config.debugcon_out);
     close_output(config.firmware_log);

@@ -9,7 +9,14 @@
  *   key COMBO            press and release keys together: ctrl-alt-delete
  *   screendump FILE      write the screen as PNG
  *   info                 the run state, the CPU backend and the CPU's registers
+ *   savevm NAME          take a snapshot named NAME (replacing one of that name)
+ *   loadvm NAME          revert to the snapshot NAME; the machine goes on in
+ *                        its run state
+ *   delvm NAME           delete the snapshot NAME
+ *   info snapshots       list the snapshots: name, date, size
  *   quit                 power off and exit
+ *
+ * The snapshot commands need the engine's --snapshot-dir.
  *
  * Keys go out one at a time, 30 ms apart, as a fast typist would: the
  * keyboard controller's buffer is small, and guests poll it at timer rate.
@@ -23,6 +30,7 @@
 #include "display/framebuffer.h"
 #include "display/keymap.h"
 #include "machine.h"
+#include "snapshot_store.h"
 
 #define MONITOR_KEY_INTERVAL_MS 30
 
@@ -33,6 +41,7 @@ struct key_stroke {
 
 struct monitor {
     struct machine *machine;
+    struct snapshot_store *snapshots; /* NULL without --snapshot-dir */
     GIOChannel *channel;
     guint watch;
     GArray *pending_keys; /* struct key_stroke, still to send */
@@ -252,6 +261,65 @@ static void print_info(struct machine *m, void *data)
     reply("ok");
 }
 
+/* --- snapshots ------------------------------------------------------------ */
+
+struct snapshot_command {
+    struct snapshot_store *store;
+    bool (*run)(struct snapshot_store *store, struct machine *m, const char *name, GError **error);
+    char *name;
+};
+
+static void run_snapshot_command(struct machine *m, void *data)
+{
+    struct snapshot_command *cmd = data;
+    GError *error = NULL;
+    if (cmd->run(cmd->store, m, cmd->name, &error)) {
+        reply("ok");
+    } else {
+        reply("error: %s", error->message);
+        g_error_free(error);
+    }
+    g_free(cmd->name);
+    g_free(cmd);
+}
+
+static void post_snapshot_command(struct monitor *mon,
+                                  bool (*run)(struct snapshot_store *, struct machine *,
+                                              const char *, GError **),
+                                  const char *name)
+{
+    if (!mon->snapshots) {
+        reply("error: snapshots need the engine's --snapshot-dir");
+        return;
+    }
+    struct snapshot_command *cmd = g_new0(struct snapshot_command, 1);
+    cmd->store = mon->snapshots;
+    cmd->run = run;
+    cmd->name = g_strdup(name);
+    machine_post(mon->machine, run_snapshot_command, cmd);
+}
+
+static void print_snapshots(struct monitor *mon)
+{
+    if (!mon->snapshots) {
+        reply("error: snapshots need the engine's --snapshot-dir");
+        return;
+    }
+    GPtrArray *entries = snapshot_store_list(snapshot_store_dir(mon->snapshots));
+    for (guint i = 0; i < entries->len; i++) {
+        const struct snapshot_entry *entry = g_ptr_array_index(entries, i);
+        if (entry->problem) {
+            reply("%s\tunusable: %s", entry->name, entry->problem);
+            continue;
+        }
+        g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(entry->created_us / 1000000);
+        g_autofree char *date = g_date_time_format(when, "%Y-%m-%d %H:%M:%S");
+        reply("%s\t%s\t%" G_GUINT64_FORMAT " KiB", entry->name, date, entry->file_size >> 10);
+    }
+    g_ptr_array_unref(entries);
+    reply("ok");
+}
+
 static void execute(struct monitor *mon, const char *line)
 {
     const char *arg = strchr(line, ' ');
@@ -269,12 +337,22 @@ static void execute(struct monitor *mon, const char *line)
         machine_post(mon->machine, print_text, NULL);
     } else if (strcmp(command, "screendump") == 0 && *arg) {
         machine_post(mon->machine, dump_screen, g_strdup(arg));
+    } else if (strcmp(command, "info") == 0 && strcmp(arg, "snapshots") == 0) {
+        print_snapshots(mon);
     } else if (strcmp(command, "info") == 0) {
         machine_post(mon->machine, print_info, NULL);
+    } else if (strcmp(command, "savevm") == 0 && *arg) {
+        post_snapshot_command(mon, snapshot_store_save, arg);
+    } else if (strcmp(command, "loadvm") == 0 && *arg) {
+        post_snapshot_command(mon, snapshot_store_load, arg);
+    } else if (strcmp(command, "delvm") == 0 && *arg) {
+        post_snapshot_command(mon, snapshot_store_delete, arg);
     } else if (strcmp(command, "quit") == 0) {
         machine_post(mon->machine, machine_work_quit, NULL);
     } else if (*command) {
-        reply("error: unknown command '%s' (text, type, key, screendump, info, quit)", command);
+        reply("error: unknown command '%s' (text, type, key, screendump, info, savevm, loadvm, "
+              "delvm, quit)",
+              command);
     }
     g_free(command);
 }
@@ -298,10 +376,11 @@ static gboolean input_ready(GIOChannel *channel, GIOCondition condition, gpointe
     return G_SOURCE_CONTINUE;
 }
 
-struct monitor *monitor_create(struct machine *m)
+struct monitor *monitor_create(struct machine *m, struct snapshot_store *snapshots)
 {
     struct monitor *mon = g_new0(struct monitor, 1);
     mon->machine = m;
+    mon->snapshots = snapshots;
     mon->pending_keys = g_array_new(FALSE, FALSE, sizeof(struct key_stroke));
     mon->channel = g_io_channel_unix_new(0);
     mon->watch = g_io_add_watch(mon->channel, G_IO_IN | G_IO_HUP, input_ready, mon);

@@ -4,9 +4,11 @@
 
 struct machine;
 struct monitor;
+struct snapshot_store;
 
-/* Reads commands from file descriptor 0 on the main loop. */
-struct monitor *monitor_create(struct machine *m);
+/* Reads commands from file descriptor 0 on the main loop. Snapshot commands
+ * use the store (NULL: they are refused), which must outlive the monitor. */
+struct monitor *monitor_create(struct machine *m, struct snapshot_store *snapshots);
 void monitor_destroy(struct monitor *mon);
 
 #endif

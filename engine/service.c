@@ -20,14 +20,14 @@
 
 #include "display/framebuffer.h"
 #include "machine.h"
-#include "snapshot.h"
+#include "snapshot_store.h"
 #include "viv-dbus-generated.h"
 #include "viv-protocol.h"
 
 struct service {
     struct machine *machine;
     struct display *display;
-    char *snapshot_dir;
+    struct snapshot_store *snapshots; /* NULL: snapshot calls are refused */
     GMainContext *context;
     GDBusConnection *connection;
     VivDbusMachine *machine_iface;
@@ -467,17 +467,9 @@ static void display_frame(void *opaque, struct display *display, const struct fb
 
 /* --- org.vivarium.Snapshots ---------------------------------------------- */
 
-static gchar *snapshot_path(struct service *service, const char *name, const char *suffix)
+static bool check_snapshot_store(struct service *service, GDBusMethodInvocation *inv)
 {
-    gchar *file = g_strconcat(name, suffix, NULL);
-    gchar *path = g_build_filename(service->snapshot_dir, file, NULL);
-    g_free(file);
-    return path;
-}
-
-static bool check_snapshot_dir(struct service *service, GDBusMethodInvocation *inv)
-{
-    if (service->snapshot_dir)
+    if (service->snapshots)
         return true;
     g_dbus_method_invocation_return_error_literal(
         inv, VIV_DBUS_ERROR, VIV_DBUS_ERROR_NOT_SUPPORTED,
@@ -485,48 +477,55 @@ static bool check_snapshot_dir(struct service *service, GDBusMethodInvocation *i
     return false;
 }
 
+static void return_store_error(struct service_call *call, GError *error)
+{
+    call_return_error(call,
+                      g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+                          ? VIV_DBUS_ERROR_NOT_FOUND
+                          : VIV_DBUS_ERROR_FAILED,
+                      error->message);
+    g_error_free(error);
+}
+
 static void do_snapshot_save(struct machine *m, void *data)
 {
     struct service_call *call = data;
-    struct service *service = call->service;
     if (m->run_state == MACHINE_STOPPED) {
         call_return_error(call, VIV_DBUS_ERROR_INVALID_STATE,
                           "A machine that is off has no state to save.");
         return;
     }
-    gchar *path = snapshot_path(service, call->arg_s1, ".vivsnap");
-    gchar *thumbnail = snapshot_path(service, call->arg_s1, ".png");
     GError *error = NULL;
     /* Running on the vCPU thread, between instructions: the machine is
      * still for as long as this takes. */
-    if (snapshot_save(m, path, &error)) {
-        display_screenshot_png(m->display->fb, thumbnail, NULL);
+    if (snapshot_store_save(call->service->snapshots, m, call->arg_s1, &error))
         call_return_ok(call);
-    } else {
-        call_return_error(call, VIV_DBUS_ERROR_FAILED, error->message);
-        g_error_free(error);
-    }
-    g_free(path);
-    g_free(thumbnail);
+    else
+        return_store_error(call, error);
 }
 
 static void do_snapshot_load(struct machine *m, void *data)
 {
     struct service_call *call = data;
-    gchar *path = snapshot_path(call->service, call->arg_s1, ".vivsnap");
     GError *error = NULL;
-    if (!g_file_test(path, G_FILE_TEST_EXISTS)) {
-        call_return_error(call, VIV_DBUS_ERROR_NOT_FOUND, "There is no snapshot of that name.");
-    } else if (snapshot_load(m, path, &error)) {
+    if (snapshot_store_load(call->service->snapshots, m, call->arg_s1, &error)) {
         if (m->run_state == MACHINE_STOPPED)
             machine_power_on(m);
         machine_pause(m);
         call_return_ok(call);
     } else {
-        call_return_error(call, VIV_DBUS_ERROR_FAILED, error->message);
-        g_error_free(error);
+        return_store_error(call, error);
     }
-    g_free(path);
+}
+
+static void do_snapshot_delete(struct machine *m, void *data)
+{
+    struct service_call *call = data;
+    GError *error = NULL;
+    if (snapshot_store_delete(call->service->snapshots, m, call->arg_s1, &error))
+        call_return_ok(call);
+    else
+        return_store_error(call, error);
 }
 
 /* Whether a snapshot call may go on: a valid name and a folder to keep
@@ -538,7 +537,7 @@ static bool snapshot_request_valid(struct service *service, GDBusMethodInvocatio
         reply_invalid(inv, "That is not a valid snapshot name.");
         return false;
     }
-    return check_snapshot_dir(service, inv);
+    return check_snapshot_store(service, inv);
 }
 
 static gboolean post_snapshot_call(struct service *service, GDBusMethodInvocation *inv,
@@ -566,69 +565,28 @@ static gboolean handle_snapshot_load(VivDbusSnapshots *iface, GDBusMethodInvocat
     return post_snapshot_call(data, inv, name, do_snapshot_load);
 }
 
+/* Deleting may merge disk layers, which the vCPU thread owns. */
 static gboolean handle_snapshot_delete(VivDbusSnapshots *iface, GDBusMethodInvocation *inv,
                                        const gchar *name, gpointer data)
 {
     (void)iface;
-    struct service *service = data;
-    if (!snapshot_request_valid(service, inv, name))
-        return TRUE;
-    gchar *path = snapshot_path(service, name, ".vivsnap");
-    gchar *thumbnail = snapshot_path(service, name, ".png");
-    if (g_unlink(path) != 0) {
-        g_dbus_method_invocation_return_error_literal(inv, VIV_DBUS_ERROR, VIV_DBUS_ERROR_NOT_FOUND,
-                                                      "There is no snapshot of that name.");
-    } else {
-        g_unlink(thumbnail);
-        g_dbus_method_invocation_return_value(inv, NULL);
-    }
-    g_free(path);
-    g_free(thumbnail);
-    return TRUE;
-}
-
-static gint compare_by_time(gconstpointer a, gconstpointer b)
-{
-    gint64 ta, tb;
-    g_variant_get(*(GVariant *const *)a, "(sxs)", NULL, &ta, NULL);
-    g_variant_get(*(GVariant *const *)b, "(sxs)", NULL, &tb, NULL);
-    return ta < tb ? -1 : ta > tb;
+    return post_snapshot_call(data, inv, name, do_snapshot_delete);
 }
 
 static gboolean handle_snapshot_list(VivDbusSnapshots *iface, GDBusMethodInvocation *inv,
                                      gpointer data)
 {
     struct service *service = data;
-    if (!check_snapshot_dir(service, inv))
+    if (!check_snapshot_store(service, inv))
         return TRUE;
-    GPtrArray *entries = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
-    GDir *dir = g_dir_open(service->snapshot_dir, 0, NULL);
-    const char *file;
-    while (dir && (file = g_dir_read_name(dir))) {
-        if (!g_str_has_suffix(file, ".vivsnap"))
-            continue;
-        gchar *name = g_strndup(file, strlen(file) - strlen(".vivsnap"));
-        gchar *path = g_build_filename(service->snapshot_dir, file, NULL);
-        gchar *thumbnail = snapshot_path(service, name, ".png");
-        struct snapshot_info info;
-        /* Damaged files are listed too, so the person can delete them; a
-         * load of one is refused with the reason. */
-        if (!snapshot_read_info(path, &info, NULL))
-            info.created_us = 0;
-        g_ptr_array_add(entries, g_variant_ref_sink(g_variant_new(
-                                     "(sxs)", name, (gint64)info.created_us,
-                                     g_file_test(thumbnail, G_FILE_TEST_EXISTS) ? thumbnail : "")));
-        g_free(name);
-        g_free(path);
-        g_free(thumbnail);
-    }
-    if (dir)
-        g_dir_close(dir);
-    g_ptr_array_sort(entries, compare_by_time);
+    GPtrArray *entries = snapshot_store_list(snapshot_store_dir(service->snapshots));
     GVariantBuilder builder;
     g_variant_builder_init(&builder, G_VARIANT_TYPE("a(sxs)"));
-    for (guint i = 0; i < entries->len; i++)
-        g_variant_builder_add_value(&builder, g_ptr_array_index(entries, i));
+    for (guint i = 0; i < entries->len; i++) {
+        const struct snapshot_entry *entry = g_ptr_array_index(entries, i);
+        g_variant_builder_add(&builder, "(sxs)", entry->name, (gint64)entry->created_us,
+                              entry->thumbnail ? entry->thumbnail : "");
+    }
     viv_dbus_snapshots_complete_list(iface, inv, g_variant_builder_end(&builder));
     g_ptr_array_unref(entries);
     return TRUE;
@@ -654,7 +612,8 @@ static bool export(struct service *service, gpointer iface, GError **error)
                                             VIV_DBUS_OBJECT_PATH, error);
 }
 
-struct service *service_create(struct machine *m, int fd, const char *snapshot_dir, GError **error)
+struct service *service_create(struct machine *m, int fd, struct snapshot_store *snapshots,
+                               GError **error)
 {
     GSocket *socket = g_socket_new_from_fd(fd, error);
     if (!socket)
@@ -675,7 +634,7 @@ struct service *service_create(struct machine *m, int fd, const char *snapshot_d
     struct service *service = g_new0(struct service, 1);
     service->machine = m;
     service->display = m->display;
-    service->snapshot_dir = g_strdup(snapshot_dir);
+    service->snapshots = snapshots;
     service->context = g_main_context_ref_thread_default();
     service->connection = connection;
     service->announced_generation = m->display->fb->generation;
@@ -754,7 +713,6 @@ void service_destroy(struct service *service)
         g_object_unref(service->connection);
     }
     g_main_context_unref(service->context);
-    g_free(service->snapshot_dir);
     g_free(service->bindings);
     g_free(service);
 }

@@ -7,11 +7,13 @@
 
 struct machine;
 struct service;
+struct snapshot_store;
 
-/* Serves the machine on fd, a connected socket. Snapshots live in
- * snapshot_dir (NULL: snapshot calls are refused). Call on the main thread,
- * before the vCPU thread starts. */
-struct service *service_create(struct machine *m, int fd, const char *snapshot_dir, GError **error);
+/* Serves the machine on fd, a connected socket. Snapshots live in the
+ * store (NULL: snapshot calls are refused), which must outlive the
+ * service. Call on the main thread, before the vCPU thread starts. */
+struct service *service_create(struct machine *m, int fd, struct snapshot_store *snapshots,
+                               GError **error);
 void service_destroy(struct service *service);
 
 #endif

@@ -6,10 +6,15 @@
  *            12 reserved bytes, u32 CRC-32 of the 60 bytes before it
  *   section  u32 kind, u32 version, u8 name length, name, u64 payload
  *            length, payload, u32 CRC-32 of all the section's bytes before it
- * Sections: "CPU " (struct x86_state through its state table), "CLK " (the
- * virtual time), one "DEV " per device (its state table), "RAM " (guest RAM,
- * deflated with zlib). Unknown section kinds are refused: a reader that
- * cannot restore part of a machine must not pretend it restored all of it.
+ * Sections: "DSK " per hard disk (which image layer holds the disk's
+ * contents at this instant: see snapshot_store.c), "CPU " (struct x86_state
+ * through its state table), "CLK " (the virtual time), one "DEV " per device
+ * (its state table), "MEM " per block of device memory (video memory),
+ * "RAM " (guest RAM); memory is compressed with Zstandard (older files:
+ * deflated with zlib). Disk sections come
+ * first, so a listing reads them without inflating anything. Unknown
+ * section kinds are refused: a reader that cannot restore part of a machine
+ * must not pretend it restored all of it.
  */
 #include "snapshot.h"
 
@@ -21,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "machine.h"
 
@@ -33,9 +39,17 @@
 #define SECTION_CLOCK 0x204b4c43u /* "CLK " */
 #define SECTION_DEV   0x20564544u /* "DEV " */
 #define SECTION_RAM   0x204d4152u /* "RAM " */
+#define SECTION_MEM   0x204d454du /* "MEM " */
+#define SECTION_DISK  0x204b5344u /* "DSK " */
 
-#define RAM_SECTION_VERSION   1
+/* Version 1 of the RAM and MEM sections is deflated (zlib); version 2, what
+ * this engine writes, is one Zstandard frame: four to five times faster to
+ * make from a busy guest's memory, at a similar size. */
+#define RAM_SECTION_VERSION   2
 #define CLOCK_SECTION_VERSION 1
+#define MEM_SECTION_VERSION   2
+#define SNAPSHOT_ZSTD_LEVEL   1
+#define DISK_SECTION_VERSION  1
 
 /* A fuzzing build accepts bad checksums, so that the fuzzer reaches the
  * parsers behind them; every other build refuses them. */
@@ -80,47 +94,88 @@ static void append_section(GByteArray *out, uint32_t kind, uint32_t version, con
     g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
     append_le(out, len, 8);
     g_byte_array_append(out, payload, (guint)len);
-    append_le(out, crc32(0, out->data + start, (uInt)(out->len - start)), 4);
+    append_le(out, crc32_z(0, out->data + start, out->len - start), 4);
 }
 
-static bool deflate_ram(struct machine *m, GByteArray *out, GError **error)
+static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out, GError **error)
 {
-    z_stream z = {0};
-    if (deflateInit(&z, 1) != Z_OK) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot start compressing RAM");
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    if (!cctx ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, SNAPSHOT_ZSTD_LEVEL))) {
+        ZSTD_freeCCtx(cctx);
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot start compressing memory");
         return false;
     }
-    uint8_t *chunk = g_malloc(SNAPSHOT_RAM_CHUNK);
-    uint64_t offset = 0;
-    int rc;
-    do {
-        uint64_t left = m->mem.ram_size - offset;
-        uInt in = left > SNAPSHOT_RAM_CHUNK ? SNAPSHOT_RAM_CHUNK : (uInt)left;
-        z.next_in = m->mem.ram + offset;
-        z.avail_in = in;
-        offset += in;
-        int flush = offset == m->mem.ram_size ? Z_FINISH : Z_NO_FLUSH;
-        do {
-            z.next_out = chunk;
-            z.avail_out = SNAPSHOT_RAM_CHUNK;
-            rc = deflate(&z, flush);
-            g_byte_array_append(out, chunk, SNAPSHOT_RAM_CHUNK - z.avail_out);
-        } while (z.avail_out == 0);
-    } while (rc != Z_STREAM_END);
-    deflateEnd(&z);
-    g_free(chunk);
+    ZSTD_CCtx_setPledgedSrcSize(cctx, size);
+    /* Room for the whole frame at once: memory that does not compress
+     * costs its size plus a little. */
+    guint start = out->len;
+    size_t bound = ZSTD_compressBound((size_t)size);
+    g_byte_array_set_size(out, start + (guint)bound);
+    ZSTD_outBuffer output = {out->data + start, bound, 0};
+    ZSTD_inBuffer input = {host, (size_t)size, 0};
+    size_t left = ZSTD_compressStream2(cctx, &output, &input, ZSTD_e_end);
+    ZSTD_freeCCtx(cctx);
+    if (ZSTD_isError(left) || left != 0) {
+        g_byte_array_set_size(out, start);
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot compress memory: %s",
+                    ZSTD_isError(left) ? ZSTD_getErrorName(left) : "output full");
+        return false;
+    }
+    g_byte_array_set_size(out, start + (guint)output.pos);
     return true;
 }
 
-static GByteArray *encode_machine(struct machine *m, GError **error)
+/* A memory section is compressed straight into out: at hundreds of MiB, a
+ * copy of its payload would cost as much as writing it. */
+static bool append_memory_section(GByteArray *out, uint32_t kind, uint32_t version,
+                                  const char *name, const uint8_t *host, uint64_t size,
+                                  GError **error)
+{
+    size_t name_len = strlen(name);
+    size_t start = out->len;
+    append_le(out, kind, 4);
+    append_le(out, version, 4);
+    append_le(out, name_len, 1);
+    g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
+    size_t length_at = out->len;
+    append_le(out, 0, 8);
+    if (!compress_memory(host, size, out, error))
+        return false;
+    put_le(out->data + length_at, out->len - length_at - 8, 8);
+    append_le(out, crc32_z(0, out->data + start, out->len - start), 4);
+    return true;
+}
+
+static void encode_disk(GByteArray *out, const struct snapshot_disk *disk)
+{
+    size_t drive_len = strlen(disk->drive), layer_len = strlen(disk->layer);
+    append_le(out, drive_len, 1);
+    g_byte_array_append(out, (const guint8 *)disk->drive, (guint)drive_len);
+    append_le(out, disk->length, 8);
+    append_le(out, layer_len, 2);
+    g_byte_array_append(out, (const guint8 *)disk->layer, (guint)layer_len);
+}
+
+static GByteArray *encode_machine(struct machine *m, const struct snapshot_disk *disks,
+                                  unsigned disk_count, GError **error)
 {
     GByteArray *out = g_byte_array_new();
     g_byte_array_set_size(out, SNAPSHOT_HEADER_SIZE);
     uint32_t sections = 0;
+    GByteArray *payload = g_byte_array_new();
+
+    for (unsigned i = 0; i < disk_count; i++) {
+        g_byte_array_set_size(payload, 0);
+        encode_disk(payload, &disks[i]);
+        append_section(out, SECTION_DISK, DISK_SECTION_VERSION, disks[i].drive, payload->data,
+                       payload->len);
+        sections++;
+    }
 
     struct x86_state cpu;
     m->cpu.backend->get_state(&m->cpu, &cpu);
-    GByteArray *payload = g_byte_array_new();
+    g_byte_array_set_size(payload, 0);
     vmstate_save(payload, &x86_state_vmstate, &cpu);
     append_section(out, SECTION_CPU, x86_state_vmstate.version, "cpu", payload->data, payload->len);
     sections++;
@@ -141,15 +196,23 @@ static GByteArray *encode_machine(struct machine *m, GError **error)
         sections++;
     }
 
-    g_byte_array_set_size(payload, 0);
-    if (!deflate_ram(m, payload, error)) {
-        g_byte_array_unref(payload);
+    g_byte_array_unref(payload);
+    for (guint i = 0; i < m->memory_blocks->len; i++) {
+        const struct machine_memory_block *block =
+            &g_array_index(m->memory_blocks, struct machine_memory_block, i);
+        if (!append_memory_section(out, SECTION_MEM, MEM_SECTION_VERSION, block->name, block->host,
+                                   block->size, error)) {
+            g_byte_array_unref(out);
+            return NULL;
+        }
+        sections++;
+    }
+    if (!append_memory_section(out, SECTION_RAM, RAM_SECTION_VERSION, "ram", m->mem.ram,
+                               m->mem.ram_size, error)) {
         g_byte_array_unref(out);
         return NULL;
     }
-    append_section(out, SECTION_RAM, RAM_SECTION_VERSION, "ram", payload->data, payload->len);
     sections++;
-    g_byte_array_unref(payload);
 
     uint8_t *h = out->data;
     memset(h, 0, SNAPSHOT_HEADER_SIZE);
@@ -179,7 +242,14 @@ static bool write_all(int fd, const uint8_t *data, size_t len)
 
 bool snapshot_save(struct machine *m, const char *path, GError **error)
 {
-    GByteArray *image = encode_machine(m, error);
+    return snapshot_save_with_disks(m, path, NULL, 0, error);
+}
+
+bool snapshot_save_with_disks(struct machine *m, const char *path,
+                              const struct snapshot_disk *disks, unsigned disk_count,
+                              GError **error)
+{
+    GByteArray *image = encode_machine(m, disks, disk_count, error);
     if (!image)
         return false;
     gchar *tmp = g_strdup_printf("%s.tmp-%d", path, (int)getpid());
@@ -252,8 +322,10 @@ static bool parse_header(const uint8_t *data, size_t len, struct snapshot_info *
     return true;
 }
 
+/* Parses the section at *pos; verify checks its checksum (a second walk
+ * over an already checked file skips that). */
 static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct section *s,
-                          GError **error)
+                          bool verify, GError **error)
 {
     size_t start = *pos, p = *pos;
     if (len - p < 9)
@@ -273,7 +345,7 @@ static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct s
         return refuse(error, "the snapshot is truncated (section %s)", s->name);
     s->payload = data + p;
     p += s->len;
-    if (get_le(data + p, 4) != crc32(0, data + start, (uInt)(p - start)) && !skip_checksums())
+    if (verify && !skip_checksums() && get_le(data + p, 4) != crc32_z(0, data + start, p - start))
         return refuse(error, "the snapshot's section %s is damaged (checksum mismatch)", s->name);
     *pos = p + 4;
     return true;
@@ -289,13 +361,13 @@ static struct machine_device *find_device(struct machine *m, const char *name)
     return NULL;
 }
 
-/* Inflates the RAM section into dest (ram_size bytes), or, with dest NULL,
- * only checks that it inflates to exactly ram_size bytes. */
-static bool inflate_ram(const struct section *s, uint8_t *dest, uint64_t ram_size, GError **error)
+/* Inflates a memory section into dest (size bytes), or, with dest NULL,
+ * only checks that it inflates to exactly size bytes. */
+static bool inflate_memory(const struct section *s, uint8_t *dest, uint64_t size, GError **error)
 {
     z_stream z = {0};
     if (inflateInit(&z) != Z_OK)
-        return refuse(error, "cannot start decompressing RAM");
+        return refuse(error, "cannot start decompressing %s", s->name);
     uint8_t *scratch = g_malloc(SNAPSHOT_RAM_CHUNK);
     uint64_t in_done = 0, out_done = 0;
     bool ok = true;
@@ -307,16 +379,16 @@ static bool inflate_ram(const struct section *s, uint8_t *dest, uint64_t ram_siz
             z.next_in = (Bytef *)s->payload + in_done;
             in_done += z.avail_in;
         }
-        /* Once RAM is full, inflate into scratch: any byte that arrives
-         * there means the image is larger than the machine's RAM. */
-        uint64_t room = ram_size - out_done;
-        bool into_ram = dest && room > 0;
-        z.next_out = into_ram ? dest + out_done : scratch;
+        /* Once the destination is full, inflate into scratch: any byte that
+         * arrives there means the image is larger than the machine's. */
+        uint64_t room = size - out_done;
+        bool into_dest = dest && room > 0;
+        z.next_out = into_dest ? dest + out_done : scratch;
         z.avail_out = room > SNAPSHOT_RAM_CHUNK || room == 0 ? SNAPSHOT_RAM_CHUNK : (uInt)room;
         uInt before = z.avail_out;
         rc = inflate(&z, Z_NO_FLUSH);
         out_done += before - z.avail_out;
-        if ((rc != Z_OK && rc != Z_STREAM_END) || out_done > ram_size) {
+        if ((rc != Z_OK && rc != Z_STREAM_END) || out_done > size) {
             ok = false;
             break;
         }
@@ -324,24 +396,112 @@ static bool inflate_ram(const struct section *s, uint8_t *dest, uint64_t ram_siz
     inflateEnd(&z);
     g_free(scratch);
     if (!ok)
-        return refuse(error, "the snapshot's RAM image is damaged");
-    if (out_done != ram_size || in_done != s->len || z.avail_in != 0)
-        return refuse(error, "the snapshot's RAM image has the wrong size");
+        return refuse(error, "the snapshot's %s image is damaged", s->name);
+    if (out_done != size || in_done != s->len || z.avail_in != 0)
+        return refuse(error, "the snapshot's %s image has the wrong size", s->name);
+    return true;
+}
+
+/* The same for a Zstandard frame. */
+static bool decompress_memory(const struct section *s, uint8_t *dest, uint64_t size, GError **error)
+{
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    if (!dctx)
+        return refuse(error, "cannot start decompressing %s", s->name);
+    uint8_t *scratch = g_malloc(SNAPSHOT_RAM_CHUNK);
+    ZSTD_inBuffer input = {s->payload, (size_t)s->len, 0};
+    uint64_t out_done = 0;
+    size_t rc = 1;
+    bool ok = true;
+    while (rc != 0) {
+        uint64_t room = size - out_done;
+        bool into_dest = dest && room > 0;
+        ZSTD_outBuffer output = {
+            into_dest ? dest + out_done : scratch,
+            room > SNAPSHOT_RAM_CHUNK || room == 0 ? SNAPSHOT_RAM_CHUNK : (size_t)room, 0};
+        size_t in_before = input.pos;
+        rc = ZSTD_decompressStream(dctx, &output, &input);
+        out_done += output.pos;
+        if (ZSTD_isError(rc) || out_done > size ||
+            (rc != 0 && output.pos == 0 && input.pos == in_before)) {
+            ok = false;
+            break;
+        }
+    }
+    ZSTD_freeDCtx(dctx);
+    g_free(scratch);
+    if (!ok)
+        return refuse(error, "the snapshot's %s image is damaged", s->name);
+    if (out_done != size || input.pos != input.size)
+        return refuse(error, "the snapshot's %s image has the wrong size", s->name);
+    return true;
+}
+
+static bool restore_memory(const struct section *s, uint8_t *dest, uint64_t size, GError **error)
+{
+    return s->version >= 2 ? decompress_memory(s, dest, size, error)
+                           : inflate_memory(s, dest, size, error);
+}
+
+static struct machine_memory_block *find_memory_block(struct machine *m, const char *name)
+{
+    for (guint i = 0; i < m->memory_blocks->len; i++) {
+        struct machine_memory_block *block =
+            &g_array_index(m->memory_blocks, struct machine_memory_block, i);
+        if (strcmp(block->name, name) == 0)
+            return block;
+    }
+    return NULL;
+}
+
+static bool decode_disk(const struct section *s, struct snapshot_disk *disk, GError **error)
+{
+    const uint8_t *p = s->payload, *end = s->payload + s->len;
+    memset(disk, 0, sizeof(*disk));
+    if (end - p < 1)
+        return refuse(error, "the snapshot's disk section %s is malformed", s->name);
+    size_t drive_len = *p++;
+    if (drive_len == 0 || drive_len >= sizeof(disk->drive) || (size_t)(end - p) < drive_len + 10)
+        return refuse(error, "the snapshot's disk section %s is malformed", s->name);
+    memcpy(disk->drive, p, drive_len);
+    p += drive_len;
+    disk->length = get_le(p, 8);
+    size_t layer_len = (size_t)get_le(p + 8, 2);
+    p += 10;
+    if (layer_len != (size_t)(end - p) || layer_len >= sizeof(disk->layer))
+        return refuse(error, "the snapshot's disk section %s is malformed", s->name);
+    memcpy(disk->layer, p, layer_len);
+    /* Names come back as file names in the snapshot folder: nothing that
+     * could point outside it. */
+    if (strlen(disk->drive) != drive_len || strlen(disk->layer) != layer_len ||
+        strchr(disk->drive, '/') || strchr(disk->layer, '/') || disk->layer[0] == '.')
+        return refuse(error, "the snapshot's disk section %s is malformed", s->name);
     return true;
 }
 
 /* Walks every section; with apply false it only checks that everything can
- * be restored, with apply true it restores. */
+ * be restored (and collects the disk sections into disks), with apply true
+ * it restores. */
 static bool process_sections(struct machine *m, const uint8_t *data, size_t len, uint32_t count,
-                             bool apply, GError **error)
+                             bool apply, GArray *disks, GError **error)
 {
     size_t pos = SNAPSHOT_HEADER_SIZE;
     bool have_cpu = false, have_ram = false;
     for (uint32_t i = 0; i < count; i++) {
         struct section s;
-        if (!parse_section(data, len, &pos, &s, error))
+        if (!parse_section(data, len, &pos, &s, !apply, error))
             return false;
         switch (s.kind) {
+        case SECTION_DISK: {
+            struct snapshot_disk disk;
+            if (s.version > DISK_SECTION_VERSION)
+                return refuse(error, "the disk state comes from a newer Vivarium");
+            if (!decode_disk(&s, &disk, error))
+                return false;
+            if (disks)
+                g_array_append_val(disks, disk);
+            break;
+        }
         case SECTION_CPU: {
             if (s.version > x86_state_vmstate.version)
                 return refuse(error, "the CPU state comes from a newer Vivarium");
@@ -358,7 +518,7 @@ static bool process_sections(struct machine *m, const uint8_t *data, size_t len,
             if (s.len != 8)
                 return refuse(error, "the snapshot's clock section is malformed");
             if (apply)
-                vclock_set(&m->clock, (int64_t)get_le(s.payload, 8));
+                vclock_jump(&m->clock, (int64_t)get_le(s.payload, 8));
             break;
         case SECTION_DEV: {
             struct machine_device *dev = find_device(m, s.name);
@@ -373,8 +533,23 @@ static bool process_sections(struct machine *m, const uint8_t *data, size_t len,
                 return false;
             break;
         }
+        case SECTION_MEM: {
+            struct machine_memory_block *block = find_memory_block(m, s.name);
+            if (!block)
+                return refuse(error,
+                              "the snapshot has device memory \"%s\" that this machine does "
+                              "not have",
+                              s.name);
+            if (s.version > MEM_SECTION_VERSION)
+                return refuse(error, "the snapshot's %s comes from a newer Vivarium", s.name);
+            if (!restore_memory(&s, apply ? block->host : NULL, block->size, error))
+                return false;
+            break;
+        }
         case SECTION_RAM:
-            if (!inflate_ram(&s, apply ? m->mem.ram : NULL, m->mem.ram_size, error))
+            if (s.version > RAM_SECTION_VERSION)
+                return refuse(error, "the snapshot's RAM comes from a newer Vivarium");
+            if (!restore_memory(&s, apply ? m->mem.ram : NULL, m->mem.ram_size, error))
                 return false;
             have_ram = true;
             break;
@@ -389,28 +564,74 @@ static bool process_sections(struct machine *m, const uint8_t *data, size_t len,
     return true;
 }
 
-bool snapshot_load_buffer(struct machine *m, const uint8_t *data, size_t len, GError **error)
-{
+struct snapshot_image {
+    uint8_t *data; /* owned when read from a file */
+    const uint8_t *bytes;
+    size_t len;
+    uint32_t sections;
     struct snapshot_info info;
-    uint32_t count;
-    if (!parse_header(data, len, &info, &count, error))
-        return false;
-    if (info.ram_size != m->mem.ram_size)
-        return refuse(error,
-                      "the snapshot is of a machine with %" G_GUINT64_FORMAT
-                      " MiB of RAM; this one has %" G_GUINT64_FORMAT " MiB",
-                      info.ram_size >> 20, m->mem.ram_size >> 20);
-    if (!process_sections(m, data, len, count, false, error))
-        return false;
-    /* Everything checked: now restore, starting from a clean reset so that
+    GArray *disks; /* struct snapshot_disk */
+};
+
+static struct snapshot_image *check_image(struct machine *m, const uint8_t *data, size_t len,
+                                          GError **error)
+{
+    struct snapshot_image *image = g_new0(struct snapshot_image, 1);
+    image->bytes = data;
+    image->len = len;
+    image->disks = g_array_new(FALSE, TRUE, sizeof(struct snapshot_disk));
+    bool ok = parse_header(data, len, &image->info, &image->sections, error);
+    if (ok && image->info.ram_size != m->mem.ram_size)
+        ok = refuse(error,
+                    "the snapshot is of a machine with %" G_GUINT64_FORMAT
+                    " MiB of RAM; this one has %" G_GUINT64_FORMAT " MiB",
+                    image->info.ram_size >> 20, m->mem.ram_size >> 20);
+    if (ok)
+        ok = process_sections(m, data, len, image->sections, false, image->disks, error);
+    if (!ok) {
+        snapshot_image_free(image);
+        return NULL;
+    }
+    return image;
+}
+
+struct snapshot_image *snapshot_image_read(struct machine *m, const char *path, GError **error)
+{
+    gchar *data;
+    gsize len;
+    if (!g_file_get_contents(path, &data, &len, error))
+        return NULL;
+    GError *local = NULL;
+    struct snapshot_image *image = check_image(m, (const uint8_t *)data, len, &local);
+    if (!image) {
+        g_free(data);
+        g_set_error(error, local->domain, local->code, "%s: %s", path, local->message);
+        g_error_free(local);
+        return NULL;
+    }
+    image->data = (uint8_t *)data;
+    return image;
+}
+
+const struct snapshot_disk *snapshot_image_disks(const struct snapshot_image *image,
+                                                 unsigned *count)
+{
+    *count = image->disks->len;
+    return (const struct snapshot_disk *)(void *)image->disks->data;
+}
+
+void snapshot_image_apply(struct machine *m, struct snapshot_image *image)
+{
+    /* Everything is checked: restore, starting from a clean reset so that
      * state a section does not mention is the power-on state. */
     for (guint i = 0; i < m->devices->len; i++) {
         struct machine_device *dev = &g_array_index(m->devices, struct machine_device, i);
         if (dev->reset)
             dev->reset(dev->state);
     }
-    if (!process_sections(m, data, len, count, true, error))
-        return false; /* cannot happen after the check pass */
+    GError *error = NULL;
+    if (!process_sections(m, image->bytes, image->len, image->sections, true, NULL, &error))
+        g_error("snapshot restore failed after its check: %s", error->message);
     /* Everything in RAM is new: drop decoded code, redraw the screen. */
     memory_note_write(&m->mem, 0, m->mem.ram_size);
     for (guint i = 0; i < m->devices->len; i++) {
@@ -418,23 +639,35 @@ bool snapshot_load_buffer(struct machine *m, const uint8_t *data, size_t len, GE
         if (dev->post_load)
             dev->post_load(dev->state);
     }
+}
+
+void snapshot_image_free(struct snapshot_image *image)
+{
+    if (!image)
+        return;
+    g_array_unref(image->disks);
+    g_free(image->data);
+    g_free(image);
+}
+
+bool snapshot_load_buffer(struct machine *m, const uint8_t *data, size_t len, GError **error)
+{
+    struct snapshot_image *image = check_image(m, data, len, error);
+    if (!image)
+        return false;
+    snapshot_image_apply(m, image);
+    snapshot_image_free(image);
     return true;
 }
 
 bool snapshot_load(struct machine *m, const char *path, GError **error)
 {
-    gchar *data;
-    gsize len;
-    if (!g_file_get_contents(path, &data, &len, error))
+    struct snapshot_image *image = snapshot_image_read(m, path, error);
+    if (!image)
         return false;
-    GError *local = NULL;
-    bool ok = snapshot_load_buffer(m, (const uint8_t *)data, len, &local);
-    g_free(data);
-    if (!ok) {
-        g_set_error(error, local->domain, local->code, "%s: %s", path, local->message);
-        g_error_free(local);
-    }
-    return ok;
+    snapshot_image_apply(m, image);
+    snapshot_image_free(image);
+    return true;
 }
 
 bool snapshot_read_info(const char *path, struct snapshot_info *info, GError **error)
@@ -447,7 +680,58 @@ bool snapshot_read_info(const char *path, struct snapshot_info *info, GError **e
         return false;
     }
     size_t got = fread(header, 1, sizeof(header), f);
-    fclose(f);
     uint32_t count;
-    return parse_header(header, got, info, &count, error);
+    bool ok = parse_header(header, got, info, &count, error);
+    info->file_size = 0;
+    if (ok && fseek(f, 0, SEEK_END) == 0)
+        info->file_size = (uint64_t)ftell(f);
+    fclose(f);
+    return ok;
+}
+
+bool snapshot_read_disks(const char *path, GArray *disks, GError **error)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", path,
+                    g_strerror(errno));
+        return false;
+    }
+    uint8_t header[SNAPSHOT_HEADER_SIZE];
+    struct snapshot_info info;
+    uint32_t count;
+    bool ok = parse_header(header, fread(header, 1, sizeof(header), f), &info, &count, error);
+    /* Disk sections lead; the first other section ends the walk. */
+    for (uint32_t i = 0; ok && i < count; i++) {
+        uint8_t head[9 + 255 + 8];
+        if (fread(head, 1, 9, f) != 9 || get_le(head, 4) != SECTION_DISK)
+            break;
+        size_t name_len = head[8];
+        if (fread(head + 9, 1, name_len + 8, f) != name_len + 8) {
+            ok = refuse(error, "%s: the snapshot is truncated", path);
+            break;
+        }
+        uint64_t payload_len = get_le(head + 9 + name_len, 8);
+        if (payload_len > 4096) {
+            ok = refuse(error, "%s: the snapshot's disk section is malformed", path);
+            break;
+        }
+        size_t total = 9 + name_len + 8 + (size_t)payload_len + 4;
+        uint8_t *bytes = g_malloc(total);
+        memcpy(bytes, head, 9 + name_len + 8);
+        if (fread(bytes + 9 + name_len + 8, 1, payload_len + 4, f) != payload_len + 4) {
+            g_free(bytes);
+            ok = refuse(error, "%s: the snapshot is truncated", path);
+            break;
+        }
+        struct section s;
+        size_t pos = 0;
+        struct snapshot_disk disk;
+        ok = parse_section(bytes, total, &pos, &s, true, error) && decode_disk(&s, &disk, error);
+        if (ok)
+            g_array_append_val(disks, disk);
+        g_free(bytes);
+    }
+    fclose(f);
+    return ok;
 }

@@ -53,6 +53,17 @@ void vclock_set(struct vclock *clock, int64_t now_ns)
         clock->frozen_ns = now_ns;
 }
 
+void vclock_jump(struct vclock *clock, int64_t now_ns)
+{
+    /* Timers still armed (ones the restored devices do not re-arm
+     * themselves, such as the audio mixer's) keep their distance from now;
+     * the list stays sorted. */
+    int64_t shift = now_ns - vclock_now(clock);
+    for (struct vtimer *t = clock->timers; t; t = t->next)
+        t->deadline_ns += shift;
+    vclock_set(clock, now_ns);
+}
+
 static uint64_t host_rdtsc(void)
 {
 #if defined(__x86_64__) || defined(__i386__)

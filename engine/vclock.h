@@ -36,6 +36,9 @@ void vclock_start(struct vclock *clock);
 void vclock_stop(struct vclock *clock);
 /* Jumps to a given time (restoring a snapshot). */
 void vclock_set(struct vclock *clock, int64_t now_ns);
+/* The same, moving armed timers with the clock, so that each keeps its
+ * distance from now (restoring a snapshot). */
+void vclock_jump(struct vclock *clock, int64_t now_ns);
 
 /* The guest's time-stamp counter rate: the host's TSC rate, measured once,
  * so that a guest reading RDTSC sees the same rate under the software

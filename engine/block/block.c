@@ -296,3 +296,98 @@ int block_write_sectors(struct block_device *bd, uint64_t sector, unsigned secto
         return -EINVAL;
     return block_write(bd, offset, buf, (size_t)count * sector_size);
 }
+
+int block_allocated(struct block_device *bd, uint64_t offset, uint64_t len, bool *allocated,
+                    uint64_t *run)
+{
+    if (!range_ok(bd, offset, len))
+        return -EINVAL;
+    if (!bd->ops->allocated) {
+        *allocated = true;
+        *run = len;
+        return 0;
+    }
+    return bd->ops->allocated(bd, offset, len, allocated, run);
+}
+
+/* ---- the proxy ---- */
+
+struct block_proxy {
+    struct block_device bd;
+    struct block_device *inner;
+};
+
+static int proxy_read(struct block_device *bd, uint64_t offset, void *buf, size_t len)
+{
+    struct block_proxy *proxy = (struct block_proxy *)bd;
+    return proxy->inner ? block_read(proxy->inner, offset, buf, len) : -EIO;
+}
+
+static int proxy_write(struct block_device *bd, uint64_t offset, const void *buf, size_t len)
+{
+    struct block_proxy *proxy = (struct block_proxy *)bd;
+    return proxy->inner ? block_write(proxy->inner, offset, buf, len) : -EIO;
+}
+
+static int proxy_flush(struct block_device *bd)
+{
+    struct block_proxy *proxy = (struct block_proxy *)bd;
+    return proxy->inner ? block_flush(proxy->inner) : 0;
+}
+
+static void proxy_close(struct block_device *bd)
+{
+    struct block_proxy *proxy = (struct block_proxy *)bd;
+    block_close(proxy->inner);
+}
+
+static int proxy_allocated(struct block_device *bd, uint64_t offset, uint64_t len, bool *allocated,
+                           uint64_t *run)
+{
+    struct block_proxy *proxy = (struct block_proxy *)bd;
+    return proxy->inner ? block_allocated(proxy->inner, offset, len, allocated, run) : -EIO;
+}
+
+static const struct block_ops proxy_ops = {
+    .format_name = "proxy",
+    .read = proxy_read,
+    .write = proxy_write,
+    .flush = proxy_flush,
+    .close = proxy_close,
+    .allocated = proxy_allocated,
+};
+
+struct block_device *block_proxy_new(struct block_device *inner)
+{
+    struct block_proxy *proxy = g_new0(struct block_proxy, 1);
+    proxy->bd.ops = &proxy_ops;
+    proxy->bd.path = g_strdup(inner->path);
+    proxy->bd.length = inner->length;
+    /* The proxy's own flush must always reach the image, so the proxy is
+     * writable whenever its image is. */
+    proxy->bd.readonly = inner->readonly;
+    proxy->inner = inner;
+    return &proxy->bd;
+}
+
+struct block_device *block_proxy_swap(struct block_device *proxy_bd, struct block_device *inner)
+{
+    struct block_proxy *proxy = (struct block_proxy *)proxy_bd;
+    g_assert(proxy_bd->ops == &proxy_ops);
+    g_assert(!inner || inner->length == proxy_bd->length);
+    struct block_device *old = proxy->inner;
+    if (old)
+        block_flush(old);
+    proxy->inner = inner;
+    if (inner) {
+        g_free(proxy->bd.path);
+        proxy->bd.path = g_strdup(inner->path);
+    }
+    return old;
+}
+
+struct block_device *block_proxy_inner(struct block_device *proxy_bd)
+{
+    g_assert(proxy_bd->ops == &proxy_ops);
+    return ((struct block_proxy *)proxy_bd)->inner;
+}

@@ -43,6 +43,10 @@ struct block_ops {
     int (*write)(struct block_device *bd, uint64_t offset, const void *buf, size_t len);
     int (*flush)(struct block_device *bd);
     void (*close)(struct block_device *bd);
+    /* Optional (formats without backing files leave it NULL: everything is
+     * allocated). See block_allocated(). */
+    int (*allocated)(struct block_device *bd, uint64_t offset, uint64_t len, bool *allocated,
+                     uint64_t *run);
 };
 
 struct block_device {
@@ -92,6 +96,40 @@ int block_read_sectors(struct block_device *bd, uint64_t sector, unsigned sector
                        unsigned count);
 int block_write_sectors(struct block_device *bd, uint64_t sector, unsigned sector_size,
                         const void *buf, unsigned count);
+
+/* Whether the bytes at offset are stored in this image itself rather than
+ * read through to its backing file (zero and compressed clusters count as
+ * stored). *run is how many bytes from offset, at most len, share the
+ * answer. 0 or a negative errno. */
+int block_allocated(struct block_device *bd, uint64_t offset, uint64_t len, bool *allocated,
+                    uint64_t *run);
+
+/* A stand-in device whose image can be exchanged under it: the controllers
+ * keep one pointer while snapshots move the machine's disks from one image
+ * to another. Its length and read-only flag are those of the first image;
+ * while it holds none (block_proxy_swap with NULL), I/O fails with -EIO.
+ * Closing it closes the image it holds. */
+struct block_device *block_proxy_new(struct block_device *inner);
+/* Puts inner in and returns the image held before (flushed), for the caller
+ * to close. inner must have the proxy's length. */
+struct block_device *block_proxy_swap(struct block_device *proxy, struct block_device *inner);
+struct block_device *block_proxy_inner(struct block_device *proxy);
+
+/* Opens a qcow2 image without its backing file: reads of clusters it does
+ * not store give zeros. For merging layers, with block_allocated(). */
+struct block_device *block_open_qcow2_alone(const char *path, bool readonly, GError **error);
+
+/* Creates a qcow2 overlay without opening its backing file, whose format
+ * ("raw" or "qcow2") and length the caller knows: the backing file may be
+ * held open for writing by this very process. */
+bool qcow2_create_overlay(const char *path, const char *backing_file, const char *backing_format,
+                          uint64_t size, GError **error);
+
+/* Points a closed qcow2 image at another backing file (a layer below has
+ * been merged into it, so its contents do not change). The header is
+ * rewritten in one write of its first sector(s) and synced. */
+bool qcow2_set_backing(const char *path, const char *backing_file, const char *backing_format,
+                       GError **error);
 
 /* Creates a new qcow2 version 3 image with 64 KiB clusters. With a backing
  * file, unwritten clusters read through to it; its name is stored as given

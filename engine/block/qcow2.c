@@ -123,6 +123,7 @@ struct qcow2_image {
     bool decompressed_valid;
 
     bool reported_corruption;
+    bool without_backing; /* opened alone: the backing file is not read */
 };
 
 static inline uint64_t be64_at(const uint8_t *p)
@@ -155,6 +156,15 @@ static inline void put_be16(uint8_t *p, uint16_t v)
 {
     v = GUINT16_TO_BE(v);
     memcpy(p, &v, 2);
+}
+
+/* A relative backing file name is relative to the image's folder. */
+static char *resolve_backing(const char *image_path, const char *name)
+{
+    if (g_path_is_absolute(name))
+        return g_strdup(name);
+    g_autofree char *dir = g_path_get_dirname(image_path);
+    return g_build_filename(dir, name, NULL);
 }
 
 /* Damage found after open: the request fails and the user hears about it
@@ -807,6 +817,28 @@ static int qcow2_write(struct block_device *bd, uint64_t offset, const void *buf
     return 0;
 }
 
+static int qcow2_allocated(struct block_device *bd, uint64_t offset, uint64_t len, bool *allocated,
+                           uint64_t *run)
+{
+    struct qcow2_image *s = (struct qcow2_image *)bd;
+    uint64_t done = 0;
+    while (done < len) {
+        struct qcow2_mapping map;
+        int ret = lookup_cluster(s, offset + done, &map);
+        if (ret < 0)
+            return ret;
+        bool here = map.kind != QCOW2_UNALLOCATED;
+        if (done == 0)
+            *allocated = here;
+        else if (here != *allocated)
+            break;
+        uint64_t in_cluster = (offset + done) & (s->cluster_size - 1);
+        done += MIN(len - done, s->cluster_size - in_cluster);
+    }
+    *run = done;
+    return 0;
+}
+
 static int qcow2_flush(struct block_device *bd)
 {
     struct qcow2_image *s = (struct qcow2_image *)bd;
@@ -847,6 +879,7 @@ static const struct block_ops qcow2_ops = {
     .write = qcow2_write,
     .flush = qcow2_flush,
     .close = qcow2_close,
+    .allocated = qcow2_allocated,
 };
 
 /* ---- opening ---- */
@@ -1037,7 +1070,7 @@ static bool qcow2_parse(struct qcow2_image *s, unsigned depth, GError **error)
     if (!parse_extensions(s, header, header_length, ext_end, &backing_format, error))
         return false;
 
-    if (backing_offset != 0) {
+    if (backing_offset != 0 && !s->without_backing) {
         if (backing_size == 0 || backing_size > QCOW2_MAX_BACKING_NAME)
             CORRUPT("%s: bad qcow2 backing file name length %u", path, backing_size);
         if (backing_offset > s->file_size || backing_size > s->file_size - backing_offset)
@@ -1054,13 +1087,7 @@ static bool qcow2_parse(struct qcow2_image *s, unsigned depth, GError **error)
         if (depth + 1 >= BLOCK_MAX_BACKING_DEPTH)
             UNSUPPORTED("%s: the chain of backing files is deeper than %d images", path,
                         BLOCK_MAX_BACKING_DEPTH);
-        g_autofree char *resolved = NULL;
-        if (g_path_is_absolute(name)) {
-            resolved = g_strdup(name);
-        } else {
-            g_autofree char *dir = g_path_get_dirname(path);
-            resolved = g_build_filename(dir, name, NULL);
-        }
+        g_autofree char *resolved = resolve_backing(path, name);
         GError *backing_error = NULL;
         s->backing = block_open_backing(resolved, backing_format, depth + 1, &backing_error);
         if (!s->backing) {
@@ -1086,8 +1113,8 @@ static bool qcow2_parse(struct qcow2_image *s, unsigned depth, GError **error)
     return true;
 }
 
-struct block_device *qcow2_open_chain(const char *path, bool readonly, unsigned depth,
-                                      GError **error)
+static struct block_device *qcow2_open(const char *path, bool readonly, unsigned depth,
+                                       bool without_backing, GError **error)
 {
     int fd = block_host_open(path, readonly, error);
     if (fd < 0)
@@ -1097,6 +1124,7 @@ struct block_device *qcow2_open_chain(const char *path, bool readonly, unsigned 
     s->bd.path = g_strdup(path);
     s->bd.readonly = readonly;
     s->fd = fd;
+    s->without_backing = without_backing;
     if (!block_host_size(fd, path, &s->file_size, error) || !qcow2_parse(s, depth, error)) {
         block_close(&s->bd);
         return NULL;
@@ -1109,6 +1137,17 @@ struct block_device *qcow2_open_chain(const char *path, bool readonly, unsigned 
     s->compressed_buf = g_malloc(2 * s->cluster_size);
     s->decompressed = g_malloc(s->cluster_size);
     return &s->bd;
+}
+
+struct block_device *qcow2_open_chain(const char *path, bool readonly, unsigned depth,
+                                      GError **error)
+{
+    return qcow2_open(path, readonly, depth, false, error);
+}
+
+struct block_device *block_open_qcow2_alone(const char *path, bool readonly, GError **error)
+{
+    return qcow2_open(path, readonly, 0, true, error);
 }
 
 /* ---- creating ---- */
@@ -1128,10 +1167,7 @@ static bool write_all(int fd, const void *buf, size_t len, uint64_t offset, cons
 
 bool qcow2_create(const char *path, uint64_t size, const char *backing_file, GError **error)
 {
-    const uint64_t cluster_size = 1ull << QCOW2_CREATE_CLUSTER_BITS;
-    const uint64_t l1_coverage = 1ull << (2 * QCOW2_CREATE_CLUSTER_BITS - 3);
     const char *backing_format = NULL;
-
     if (backing_file) {
         size_t name_length = strlen(backing_file);
         if (name_length == 0 || name_length > QCOW2_MAX_BACKING_NAME) {
@@ -1139,13 +1175,7 @@ bool qcow2_create(const char *path, uint64_t size, const char *backing_file, GEr
                         "backing file name must be 1 to %d bytes long", QCOW2_MAX_BACKING_NAME);
             return false;
         }
-        g_autofree char *resolved = NULL;
-        if (g_path_is_absolute(backing_file)) {
-            resolved = g_strdup(backing_file);
-        } else {
-            g_autofree char *dir = g_path_get_dirname(path);
-            resolved = g_build_filename(dir, backing_file, NULL);
-        }
+        g_autofree char *resolved = resolve_backing(path, backing_file);
         struct block_device *backing = block_open(resolved, true, error);
         if (!backing)
             return false;
@@ -1153,6 +1183,47 @@ bool qcow2_create(const char *path, uint64_t size, const char *backing_file, GEr
         if (size == 0)
             size = backing->length;
         block_close(backing);
+    }
+    return qcow2_create_overlay(path, backing_file, backing_format, size, error);
+}
+
+/* Writes the header cluster's variable part: the extensions from pos on
+ * (a backing format if given, the end marker), then the backing file name,
+ * whose offset and length go into the fixed header. Returns false when it
+ * does not fit in the cluster. */
+static bool put_backing(uint8_t *buf, uint64_t cluster_size, uint64_t pos, const char *backing_file,
+                        const char *backing_format, uint64_t *end)
+{
+    size_t format_length = backing_format ? strlen(backing_format) : 0;
+    size_t name_length = backing_file ? strlen(backing_file) : 0;
+    if (pos + 16 + ((format_length + 7) & ~(size_t)7) + 8 + name_length > cluster_size)
+        return false;
+    if (backing_format) {
+        put_be32(buf + pos, QCOW2_EXT_BACKING_FORMAT);
+        put_be32(buf + pos + 4, (uint32_t)format_length);
+        memcpy(buf + pos + 8, backing_format, format_length);
+        pos += 8 + ((format_length + 7) & ~(size_t)7);
+    }
+    memset(buf + pos, 0, 8); /* the end-of-extensions marker */
+    pos += 8;
+    put_be64(buf + 8, backing_file ? pos : 0);
+    put_be32(buf + 16, (uint32_t)name_length);
+    memcpy(buf + pos, backing_file, name_length);
+    *end = pos + name_length;
+    return true;
+}
+
+bool qcow2_create_overlay(const char *path, const char *backing_file, const char *backing_format,
+                          uint64_t size, GError **error)
+{
+    const uint64_t cluster_size = 1ull << QCOW2_CREATE_CLUSTER_BITS;
+    const uint64_t l1_coverage = 1ull << (2 * QCOW2_CREATE_CLUSTER_BITS - 3);
+
+    if (backing_file &&
+        (strlen(backing_file) == 0 || strlen(backing_file) > QCOW2_MAX_BACKING_NAME)) {
+        g_set_error(error, BLOCK_ERROR, BLOCK_ERROR_INVALID,
+                    "backing file name must be 1 to %d bytes long", QCOW2_MAX_BACKING_NAME);
+        return false;
     }
     if (size > QCOW2_MAX_SIZE / 256) {
         g_set_error(error, BLOCK_ERROR, BLOCK_ERROR_INVALID, "disk size is too large");
@@ -1184,21 +1255,9 @@ bool qcow2_create(const char *path, uint64_t size, const char *backing_file, GEr
     put_be32(buf + 56, 1);
     put_be32(buf + 96, 4);
     put_be32(buf + 100, QCOW2_CREATE_HEADER);
-    uint64_t pos = QCOW2_CREATE_HEADER;
-    if (backing_file) {
-        size_t format_length = strlen(backing_format);
-        put_be32(buf + pos, QCOW2_EXT_BACKING_FORMAT);
-        put_be32(buf + pos + 4, (uint32_t)format_length);
-        memcpy(buf + pos + 8, backing_format, format_length);
-        pos += 8 + ((format_length + 7) & ~(size_t)7);
-    }
-    pos += 8; /* the end-of-extensions marker: eight zero bytes */
-    if (backing_file) {
-        size_t name_length = strlen(backing_file);
-        put_be64(buf + 8, pos);
-        put_be32(buf + 16, (uint32_t)name_length);
-        memcpy(buf + pos, backing_file, name_length);
-    }
+    uint64_t end;
+    put_backing(buf, cluster_size, QCOW2_CREATE_HEADER, backing_file,
+                backing_file ? backing_format : NULL, &end);
     if (!write_all(fd, buf, cluster_size, 0, path, error))
         goto out;
 
@@ -1222,5 +1281,42 @@ out:
     close(fd);
     if (!ok)
         unlink(path);
+    return ok;
+}
+
+bool qcow2_set_backing(const char *path, const char *backing_file, const char *backing_format,
+                       GError **error)
+{
+    struct qcow2_image *s = (struct qcow2_image *)block_open_qcow2_alone(path, false, error);
+    if (!s)
+        return false;
+    bool ok = false;
+    g_autofree uint8_t *header = g_malloc0(s->cluster_size);
+    int ret = block_host_pread(s->fd, header, s->cluster_size, 0);
+    if (ret < 0) {
+        g_set_error(error, BLOCK_ERROR, BLOCK_ERROR_IO, "%s: %s", path, g_strerror(-ret));
+        goto out;
+    }
+    /* Version 2 headers have no header length field and no room promised
+     * for extensions beyond the fixed part. */
+    uint64_t header_length = s->version == 3 ? be32_at(header + 100) : QCOW2_V2_HEADER_LENGTH;
+    /* Other extensions are dropped: the images Vivarium rebases are its
+     * own overlays, which carry none but the backing format. */
+    uint64_t end;
+    if (!put_backing(header, s->cluster_size, header_length, backing_file, backing_format, &end)) {
+        g_set_error(error, BLOCK_ERROR, BLOCK_ERROR_INVALID,
+                    "%s: the backing file name does not fit in the header", path);
+        goto out;
+    }
+    ret = host_write(s, header, (size_t)((end + 511) & ~511ull), 0);
+    if (ret == 0)
+        ret = block_host_sync(s->fd);
+    if (ret < 0) {
+        g_set_error(error, BLOCK_ERROR, BLOCK_ERROR_IO, "%s: %s", path, g_strerror(-ret));
+        goto out;
+    }
+    ok = true;
+out:
+    block_close(&s->bd);
     return ok;
 }

@@ -509,3 +509,8 @@ void isa_dma_destroy(struct isa_dma *dma)
     vtimer_cancel(dma->clock, &dma->timer);
     g_free(dma);
 }
+
+void isa_dma_post_load(void *opaque)
+{
+    isa_dma_schedule(opaque);
+}

@@ -39,6 +39,8 @@ void isa_dma_destroy(struct isa_dma *dma);
 
 /* Master clear of both controllers; the machine reset hook. */
 void isa_dma_reset(void *dma);
+/* After a snapshot restore: resumes transfers that were under way. */
+void isa_dma_post_load(void *dma);
 
 void isa_dma_register_channel(struct isa_dma *dma, int channel, isa_dma_transfer_fn fn,
                               void *opaque);

@@ -1130,3 +1130,8 @@ void i8042_destroy(struct i8042 *kbc)
     ioport_unregister(kbc->io, I8042_COMMAND_PORT, 1);
     g_free(kbc);
 }
+
+void i8042_post_load(void *opaque)
+{
+    kbd_stop_repeat(opaque);
+}

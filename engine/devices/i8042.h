@@ -29,6 +29,9 @@ void i8042_destroy(struct i8042 *kbc);
 
 extern const struct vmstate_desc i8042_vmstate;
 void i8042_reset(void *kbc);
+/* After a snapshot restore: a key held when the snapshot was taken is not
+ * held now, so it stops repeating. */
+void i8042_post_load(void *kbc);
 
 /* Input from the front ends, called on the vCPU thread (post it with
  * machine_post()).

@@ -748,3 +748,8 @@ void pit_destroy(struct pit *pit)
     vtimer_cancel(pit->clock, &pit->irq_timer);
     g_free(pit);
 }
+
+void pit_post_load(void *opaque)
+{
+    pit_update_irq(opaque);
+}

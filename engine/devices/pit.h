@@ -34,6 +34,8 @@ void pit_destroy(struct pit *pit);
 
 /* Power-on state; also the machine reset hook. */
 void pit_reset(void *pit);
+/* After a snapshot restore: re-arms the timer of the next IRQ 0 edge. */
+void pit_post_load(void *pit);
 
 /* Sets a channel's GATE input; channels 0 and 1 are tied high on a PC and
  * channel 2's gate is port 0x61 bit 0. */

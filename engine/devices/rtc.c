@@ -554,3 +554,8 @@ void rtc_destroy(struct rtc *rtc)
     vtimer_cancel(rtc->clock, &rtc->timer);
     g_free(rtc);
 }
+
+void rtc_post_load(void *opaque)
+{
+    rtc_sync(opaque);
+}

@@ -27,6 +27,8 @@ void rtc_destroy(struct rtc *rtc);
 /* The RESET pin: interrupt enables and flags are cleared; time and CMOS
  * memory are kept, as the battery keeps them. The machine reset hook. */
 void rtc_reset(void *rtc);
+/* After a snapshot restore: re-arms the periodic, alarm and update timer. */
+void rtc_post_load(void *rtc);
 
 /* CMOS bytes as the guest sees them at index 0-127 (the firmware's
  * configuration bytes: memory sizes, drives, boot order). Writes to the

@@ -444,3 +444,10 @@ void serial_destroy(struct serial *s)
         fflush(s->out);
     g_free(s);
 }
+
+void serial_post_load(void *opaque)
+{
+    struct serial *s = opaque;
+    if (serial_fifo_enabled(s) && s->rx_count > 0 && !s->timeout_pending)
+        vtimer_arm(s->clock, &s->timeout_timer, vclock_now(s->clock) + 4 * serial_char_time_ns(s));
+}

@@ -31,6 +31,8 @@ void serial_destroy(struct serial *serial);
 
 /* Master reset; the machine reset hook. */
 void serial_reset(void *serial);
+/* After a snapshot restore: re-arms the receive FIFO timeout. */
+void serial_post_load(void *serial);
 
 /* Bytes arriving on the serial input, on the vCPU thread. Returns how many
  * were taken: no more than the receive FIFO has room for, so that nothing

@@ -705,6 +705,28 @@ void vga_set_lfb_address(struct vga *vga, uint32_t base)
     memory_update(vga->mem);
 }
 
+void vga_post_load(void *opaque)
+{
+    struct vga *vga = opaque;
+    vga->lfb.base = vga->lfb_address;
+    vga->lfb.enabled = vga->lfb_address != 0;
+    memory_update(vga->mem);
+    memset(vga->page_dirty, 1, sizeof(vga->page_dirty));
+    vga->font_dirty = true;
+    vga->force_full = true;
+}
+
+uint8_t *vga_vram(struct vga *vga)
+{
+    return vga->vram;
+}
+
+uint8_t *vga_rom_shadow(struct vga *vga, size_t *size)
+{
+    *size = vga->rom_size;
+    return vga->rom_shadow;
+}
+
 void vga_invalidate(struct vga *vga)
 {
     vga->force_full = true;

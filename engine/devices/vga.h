@@ -61,6 +61,13 @@ struct vga *vga_create(struct memory *mem, struct ioport_bus *io, struct vclock 
 void vga_destroy(struct vga *vga);
 /* Reset handler for machine_add_device. */
 void vga_reset(void *vga);
+/* After a snapshot restore: maps the LFB where the restored state says and
+ * redraws everything. */
+void vga_post_load(void *vga);
+/* Memory that snapshots save whole: video memory, and the copy of the VGA
+ * BIOS that the BIOS writes its variables into (NULL without a BIOS). */
+uint8_t *vga_vram(struct vga *vga);
+uint8_t *vga_rom_shadow(struct vga *vga, size_t *size);
 
 /* Loads a VGA BIOS image (0x55 0xaa signature, at most 128 KiB) and maps a
  * writable copy at VGA_ROM_ADDRESS; see vga.c for why it is writable. */
