@@ -107,29 +107,28 @@ static void call_return_error(struct service_call *call, VivDbusError code, cons
 #define STATE_BIT(state) (1u << (state))
 
 /* A machine control method: the run states it is valid in, what it does on
- * the vCPU thread, and what it answers in any other state. */
+ * the vCPU thread, what it answers in any other state, and whether the engine
+ * exits once the reply is on its way (Quit). */
 struct machine_command {
     const char *signal;
     unsigned valid_states;
     void (*act)(struct machine *m);
     const char *refusal;
+    bool exits;
 };
 
-static void power_off_and_exit(struct machine *m)
-{
-    machine_power_off(m);
-    machine_request_exit(m, MACHINE_EXIT_POWER_OFF);
-}
-
 static const struct machine_command machine_commands[] = {
-    {"handle-start", STATE_BIT(MACHINE_STOPPED), machine_power_on, "The machine is already on."},
-    {"handle-pause", STATE_BIT(MACHINE_RUNNING), machine_pause, "The machine is not running."},
-    {"handle-resume", STATE_BIT(MACHINE_PAUSED), machine_resume, "The machine is not paused."},
+    {"handle-start", STATE_BIT(MACHINE_STOPPED), machine_power_on, "The machine is already on.",
+     false},
+    {"handle-pause", STATE_BIT(MACHINE_RUNNING), machine_pause, "The machine is not running.",
+     false},
+    {"handle-resume", STATE_BIT(MACHINE_PAUSED), machine_resume, "The machine is not paused.",
+     false},
     {"handle-reset", STATE_BIT(MACHINE_RUNNING) | STATE_BIT(MACHINE_PAUSED), machine_request_reset,
-     "The machine is powered off."},
+     "The machine is powered off.", false},
     {"handle-power-off", STATE_BIT(MACHINE_RUNNING) | STATE_BIT(MACHINE_PAUSED), machine_power_off,
-     "The machine is already off."},
-    {"handle-quit", ~0u, power_off_and_exit, NULL},
+     "The machine is already off.", false},
+    {"handle-quit", ~0u, machine_power_off, NULL, true},
 };
 
 static void do_machine_command(struct machine *m, void *data)
@@ -142,6 +141,10 @@ static void do_machine_command(struct machine *m, void *data)
     }
     command->act(m);
     call_return_ok(call);
+    /* The reply is queued first; service_destroy() flushes it before it
+     * closes the connection. */
+    if (command->exits)
+        machine_request_exit(m, MACHINE_EXIT_POWER_OFF);
 }
 
 static gboolean handle_machine_command(VivDbusMachine *iface, GDBusMethodInvocation *inv,
@@ -309,12 +312,18 @@ static gboolean handle_key_release(VivDbusInput *iface, GDBusMethodInvocation *i
     return queue_key(data, inv, scancode, FALSE);
 }
 
+/* Whether -limit <= value <= limit; unlike abs(), right for G_MININT32 too. */
+static bool within(gint value, gint limit)
+{
+    return value >= -limit && value <= limit;
+}
+
 static gboolean handle_pointer_motion(VivDbusInput *iface, GDBusMethodInvocation *inv, gint dx,
                                       gint dy, gpointer data)
 {
     (void)iface;
     struct service *service = data;
-    if (abs(dx) > VIV_POINTER_MAX_MOTION || abs(dy) > VIV_POINTER_MAX_MOTION)
+    if (!within(dx, VIV_POINTER_MAX_MOTION) || !within(dy, VIV_POINTER_MAX_MOTION))
         return reply_invalid(inv, "A pointer motion lies within -4096..4096 each way.");
     machine_post_pointer_event(service->machine, dx, dy, 0, service->buttons);
     g_dbus_method_invocation_return_value(inv, NULL);
@@ -344,7 +353,7 @@ static gboolean handle_wheel(VivDbusInput *iface, GDBusMethodInvocation *inv, gi
 {
     (void)iface;
     struct service *service = data;
-    if (delta == 0 || abs(delta) > VIV_WHEEL_MAX_DELTA)
+    if (delta == 0 || !within(delta, VIV_WHEEL_MAX_DELTA))
         return reply_invalid(inv, "A wheel movement is 1 to 127 detents either way.");
     machine_post_pointer_event(service->machine, 0, 0, delta, service->buttons);
     g_dbus_method_invocation_return_value(inv, NULL);
@@ -382,14 +391,22 @@ static void do_screenshot(struct machine *m, void *data)
     struct service_call *call = data;
     GError *error = NULL;
     gchar *tmp = g_strdup_printf("%s.tmp-%d", call->arg_s1, (int)getpid());
-    bool ok =
-        display_screenshot_png(m->display->fb, tmp, &error) && g_rename(tmp, call->arg_s1) == 0;
-    if (ok) {
+    if (display_screenshot_png(m->display->fb, tmp, &error) && g_rename(tmp, call->arg_s1) != 0)
+        g_set_error_literal(&error, G_FILE_ERROR, g_file_error_from_errno(errno),
+                            g_strerror(errno));
+    if (!error) {
         call_return_ok(call);
     } else {
         g_unlink(tmp);
-        call_return_error(call, VIV_DBUS_ERROR_FAILED,
-                          error ? error->message : "Cannot write the screenshot.");
+        /* The writer's message names the temporary file: the person hears
+         * of the file they asked for, and the cause (after the last colon). */
+        const char *colon = strrchr(error->message, ':');
+        gchar *cause = g_strstrip(g_strdup(colon ? colon + 1 : error->message));
+        gchar *message =
+            g_strdup_printf("Cannot write the screenshot %s: %s.", call->arg_s1, cause);
+        call_return_error(call, VIV_DBUS_ERROR_FAILED, message);
+        g_free(message);
+        g_free(cause);
         g_clear_error(&error);
     }
     g_free(tmp);
@@ -709,6 +726,9 @@ void service_destroy(struct service *service)
     g_clear_object(&service->input_iface);
     g_clear_object(&service->snapshots_iface);
     if (service->connection) {
+        /* A close overtakes messages still queued (GDBus writes a pending
+         * close before them), so replies such as Quit's go out first. */
+        g_dbus_connection_flush_sync(service->connection, NULL, NULL);
         g_dbus_connection_close_sync(service->connection, NULL, NULL);
         g_object_unref(service->connection);
     }

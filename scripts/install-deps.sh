@@ -15,6 +15,7 @@ test_packages="
   xvfb xauth dbus dbus-x11 at-spi2-core python3-dogtail python3-gi gir1.2-gtk-3.0
   imagemagick
   vncsnapshot gir1.2-gtk-vnc-2.0
+  libglib-testing-0-dev
 "
 
 case "$1" in

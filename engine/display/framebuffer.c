@@ -29,9 +29,9 @@ static bool fb_mapping_create(struct fb_mapping *map, unsigned width, unsigned h
         close(map->fd);
         return false;
     }
-    /* The fd is handed to the app, which must not be able to shrink the file
-     * under the engine's mapping. */
-    fcntl(map->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL);
+    /* The fd is handed to the app, which must not be able to change the
+     * file's size under the engine's mapping (a new size is a new memfd). */
+    fcntl(map->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     void *p = mmap(NULL, map->size, PROT_READ | PROT_WRITE, MAP_SHARED, map->fd, 0);
     if (p == MAP_FAILED) {
         close(map->fd);
