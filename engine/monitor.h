@@ -4,9 +4,12 @@
 
 struct machine;
 struct monitor;
+struct serial_input;
 
 /* Reads commands from file descriptor 0 on the main loop. */
 struct monitor *monitor_create(struct machine *m);
+/* Where the serial command sends its text (NULL: COM1 takes no input). */
+void monitor_set_serial_input(struct monitor *mon, struct serial_input *serial);
 void monitor_destroy(struct monitor *mon);
 
 #endif
