@@ -6,8 +6,10 @@ forms of --memory, --boot, --serial, --debugcon, --timeout and --no-reboot
 do what they say, shown with tiny firmware images made here.
 Usage: command_line.py ENGINE WORKDIR"""
 import os
+import signal
 import subprocess
 import sys
+import time
 
 engine, workdir = sys.argv[1:3]
 os.makedirs(workdir, exist_ok=True)
@@ -39,6 +41,8 @@ RESETS = firmware("resets.bin", bytes([
     0xfa, 0xf4, 0xeb, 0xfd]))
 # Halts for good: only --timeout ends it.
 HALTS = firmware("halts.bin", bytes([0xfa, 0xf4, 0xeb, 0xfd]))
+# Says 'R' on the debugcon port, then halts.
+RUNS = firmware("runs.bin", bytes([0xb0, ord("R"), 0xe6, 0xe9, 0xfa, 0xf4, 0xeb, 0xfd]))
 
 BASE = ["--headless", "--accel", "interp", "--audio", "none", "--serial", "none",
         "--debugcon", "none"]
@@ -126,6 +130,26 @@ if os.path.exists(shot):
 r = run(BASE + ["--bios", RESETS, "--timeout", "2", "--screenshot", shot])
 check("without --no-reboot it resets until --timeout: status 124 and a screenshot",
       r.returncode == 124 and os.path.exists(shot), f"status {r.returncode}, {r.stderr!r}")
+
+# SIGUSR1 writes the --screenshot file while the guest runs on.
+shot = os.path.join(workdir, "sigusr1.png")
+if os.path.exists(shot):
+    os.unlink(shot)
+# The guest's first output shows that the engine runs, and so that its
+# signal handler is in place.
+proc = subprocess.Popen([engine, "--headless", "--accel", "interp", "--audio", "none",
+                         "--serial", "none", "--debugcon", "stdio", "--bios", RUNS,
+                         "--timeout", "20", "--screenshot", shot], stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+started = proc.stdout.read(1) == b"R"
+proc.send_signal(signal.SIGUSR1)
+deadline = time.monotonic() + 10
+while not os.path.exists(shot) and time.monotonic() < deadline:
+    time.sleep(0.1)
+check("SIGUSR1 writes the screenshot while the guest runs",
+      started and os.path.exists(shot) and proc.poll() is None)
+proc.kill()
+proc.wait()
 
 if failures:
     print(f"FAIL: {len(failures)} of the checks", file=sys.stderr)
