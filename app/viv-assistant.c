@@ -26,6 +26,9 @@ struct _VivAssistant {
     /* The name the assistant suggested; replaced when the image changes, unless
      * the person typed their own. */
     char *suggested_name;
+    /* Apply failed: the assistant stays open on its summary, so that the
+     * person can go back and change what the error names. */
+    gboolean apply_failed;
 };
 
 G_DEFINE_FINAL_TYPE(VivAssistant, viv_assistant, GTK_TYPE_ASSISTANT)
@@ -189,12 +192,24 @@ static void viv_assistant_apply_cb(VivAssistant *self)
                            viv_assistant_path(self), memory, disk, &error);
 
     if (vm == NULL) {
-        viv_application_show_error(gtk_window_get_transient_for(GTK_WINDOW(self)),
-                                   _("The machine could not be created"), error->message);
+        self->apply_failed = TRUE;
+        viv_application_show_error(GTK_WINDOW(self), _("The machine could not be created"),
+                                   error->message);
         return;
     }
     g_settings_set_int(settings, "default-memory", memory);
     g_settings_set_int(settings, "default-disk-size", disk);
+}
+
+/* GtkAssistant closes itself after Apply on its last page; not after a
+ * failed one. */
+static void viv_assistant_close_cb(VivAssistant *self)
+{
+    if (self->apply_failed) {
+        self->apply_failed = FALSE;
+        return;
+    }
+    gtk_widget_destroy(GTK_WIDGET(self));
 }
 
 static void viv_assistant_finalize(GObject *object)
@@ -229,6 +244,7 @@ static void viv_assistant_class_init(VivAssistantClass *klass)
     gtk_widget_class_bind_template_callback(widget_class, viv_assistant_browse_clicked_cb);
     gtk_widget_class_bind_template_callback(widget_class, viv_assistant_prepare_cb);
     gtk_widget_class_bind_template_callback(widget_class, viv_assistant_apply_cb);
+    gtk_widget_class_bind_template_callback(widget_class, viv_assistant_close_cb);
     gtk_widget_class_bind_template_callback(widget_class, gtk_widget_destroy);
 }
 

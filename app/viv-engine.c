@@ -38,6 +38,8 @@ struct _VivEngine {
     int log_pid;
     guint child_watch;
     gboolean quitting;
+    /* Start was called: from then on the guest runs, and may switch itself off. */
+    gboolean started;
     guint kill_timer;
     guint handshake_timeout_s;
     guint handshake_timer;
@@ -113,6 +115,10 @@ static char *viv_engine_describe_exit(VivEngine *self, int wait_status)
         what = g_strdup_printf(_("The engine stopped unexpectedly: it was killed by signal %d "
                                  "(%s)."),
                                WTERMSIG(wait_status), g_strsignal(WTERMSIG(wait_status)));
+    } else if (self->started && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) % 2 == 1) {
+        what = g_strdup_printf(_("The guest switched the machine off through the debug-exit port "
+                                 "with the value %d."),
+                               WEXITSTATUS(wait_status) >> 1);
     } else if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0) {
         what =
             g_strdup_printf(_("The engine stopped with exit status %d."), WEXITSTATUS(wait_status));
@@ -138,7 +144,12 @@ static void viv_engine_drop_connection(VivEngine *self)
 
 static void viv_engine_finish_exit(VivEngine *self)
 {
-    gboolean expected = self->quitting && WIFEXITED(self->exit_status);
+    /* The engine ends with (value << 1) | 1 when the guest writes a value to
+     * the debug-exit port; 0 is how a guest without ACPI, such as the demo,
+     * switches itself off. */
+    gboolean guest_power_off =
+        self->started && WIFEXITED(self->exit_status) && WEXITSTATUS(self->exit_status) == 1;
+    gboolean expected = (self->quitting && WIFEXITED(self->exit_status)) || guest_power_off;
     g_autofree char *message = NULL;
 
     if (!self->exit_pending)
@@ -424,6 +435,7 @@ static void viv_engine_call(VivEngine *self, const char *method, GVariant *param
 
 void viv_engine_start(VivEngine *self)
 {
+    self->started = TRUE;
     viv_engine_call(self, "Start", NULL);
 }
 

@@ -3,6 +3,7 @@
 #include "viv-library.h"
 
 #include <glib/gi18n.h>
+#include <errno.h>
 #include <glib/gstdio.h>
 
 struct _VivLibrary {
@@ -85,7 +86,7 @@ static char *viv_library_unique_id(const char *name)
         g_autofree char *candidate =
             n == 1 ? g_strdup(id->str) : g_strdup_printf("%s-%d", id->str, n);
         g_autofree char *vm_name = g_strconcat(candidate, ".vm", NULL);
-        g_autofree char *img_name = g_strconcat(candidate, ".img", NULL);
+        g_autofree char *img_name = g_strconcat(candidate, ".qcow2", NULL);
         g_autofree char *vm_path = g_build_filename(config, vm_name, NULL);
         g_autofree char *img_path = g_build_filename(images, img_name, NULL);
         if (!g_file_test(vm_path, G_FILE_TEST_EXISTS) && !g_file_test(img_path, G_FILE_TEST_EXISTS))
@@ -93,27 +94,48 @@ static char *viv_library_unique_id(const char *name)
     }
 }
 
-/* TODO(engine): use "vivarium-engine --create-disk PATH SIZE" once the engine
- * offers it, so new disks can be qcow2; until then a sparse raw file, which every
- * engine backend reads. */
+const char *viv_library_disk_tool(void)
+{
+    const char *chosen = g_getenv("VIVARIUM_IMG");
+
+    if (chosen != NULL && *chosen != '\0')
+        return chosen;
+    if (!g_file_test(VIVARIUM_IMG_PATH, G_FILE_TEST_IS_EXECUTABLE) &&
+        g_file_test(VIVARIUM_IMG_BUILD_PATH, G_FILE_TEST_IS_EXECUTABLE))
+        return VIVARIUM_IMG_BUILD_PATH;
+    return VIVARIUM_IMG_PATH;
+}
+
+/* The app never links the engine's image code: it runs vivarium-img, which
+ * writes the qcow2 header and tables in a few milliseconds. */
 gboolean viv_library_create_disk_image(const char *path, guint64 size_bytes, GError **error)
 {
-    g_autoptr(GFile) file = g_file_new_for_path(path);
-    g_autoptr(GFile) parent = g_file_get_parent(file);
-    g_autoptr(GFileOutputStream) stream = NULL;
-    g_autoptr(GError) mkdir_error = NULL;
+    g_autofree char *parent = g_path_get_dirname(path);
+    g_autofree char *size = g_strdup_printf("%" G_GUINT64_FORMAT, size_bytes);
+    g_autoptr(GSubprocess) tool = NULL;
+    g_autoptr(GError) tool_error = NULL;
+    g_autofree char *output = NULL;
 
-    if (!g_file_make_directory_with_parents(parent, NULL, &mkdir_error) &&
-        !g_error_matches(mkdir_error, G_IO_ERROR, G_IO_ERROR_EXISTS)) {
-        g_propagate_error(error, g_steal_pointer(&mkdir_error));
+    if (g_mkdir_with_parents(parent, 0700) < 0) {
+        int saved_errno = errno;
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(saved_errno),
+                    _("Cannot make the folder %s: %s"), parent, g_strerror(saved_errno));
         return FALSE;
     }
-    stream = g_file_create(file, G_FILE_CREATE_PRIVATE, NULL, error);
-    if (stream == NULL)
+    tool = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                            &tool_error, viv_library_disk_tool(), "create", path, size, NULL);
+    if (tool == NULL) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    _("The disk image tool %s cannot be run: %s"), viv_library_disk_tool(),
+                    tool_error->message);
         return FALSE;
-    if (!g_seekable_truncate(G_SEEKABLE(stream), size_bytes, NULL, error) ||
-        !g_output_stream_close(G_OUTPUT_STREAM(stream), NULL, error)) {
-        g_file_delete(file, NULL, NULL);
+    }
+    if (!g_subprocess_communicate_utf8(tool, NULL, NULL, NULL, &output, error))
+        return FALSE;
+    if (!g_subprocess_get_if_exited(tool) || g_subprocess_get_exit_status(tool) != 0) {
+        g_strstrip(output);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, _("The disk image was not created: %s"),
+                    *output != '\0' ? output : _("the disk image tool failed"));
         return FALSE;
     }
     return TRUE;
@@ -126,7 +148,7 @@ VivVm *viv_library_create(VivLibrary *self, const char *name, VivInstallSource s
     g_autofree char *config = viv_library_config_dir();
     g_autofree char *images = viv_library_images_dir();
     g_autofree char *vm_name = g_strconcat(id, ".vm", NULL);
-    g_autofree char *img_name = g_strconcat(id, ".img", NULL);
+    g_autofree char *img_name = g_strconcat(id, ".qcow2", NULL);
     g_autofree char *vm_path = g_build_filename(config, vm_name, NULL);
     g_autofree char *disk_path = g_build_filename(images, img_name, NULL);
     g_autoptr(VivVm) vm = viv_vm_new(vm_path, name);

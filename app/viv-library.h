@@ -41,7 +41,12 @@ gboolean viv_library_delete(VivLibrary *self, VivVm *vm, gboolean keep_disk, GEr
 /* True when @vm's hard disk is an image Vivarium created (inside images_dir). */
 gboolean viv_library_owns_disk(VivVm *vm);
 
-/* Creates a sparse raw image of @size_bytes at @path. */
+/* The vivarium-img program that makes disk images: $VIVARIUM_IMG when set,
+ * else the installed one, else the one in the build tree. */
+const char *viv_library_disk_tool(void);
+
+/* Creates a qcow2 image of @size_bytes at @path (which must not exist) by
+ * running vivarium-img; the error carries the tool's own message. */
 gboolean viv_library_create_disk_image(const char *path, guint64 size_bytes, GError **error);
 
 G_END_DECLS

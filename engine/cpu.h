@@ -174,6 +174,20 @@ enum cpu_exit {
     CPU_EXIT_ERROR,    /* the backend cannot continue (e.g. a KVM internal error) */
 };
 
+/* Which processor the interpreter behaves as. Everything a guest runs on
+ * is the P6 model; the 80286 model exists to check the interpreter against
+ * the hardware-captured 80286 real-mode vectors (tests/sst-run.c), and
+ * differs only where that processor does (see docs/COMPATIBILITY.md):
+ * LOCK is accepted everywhere, FS/GS and the 386 additions are #UD, word
+ * accesses at offset FFFF wrap in string instructions and raise #GP
+ * elsewhere (the stack included), real-mode FLAGS bits 12-15 stay clear,
+ * instructions longer than 10 bytes are #UD, and the flags the manuals
+ * leave undefined take the values the 286 leaves. */
+enum cpu_model {
+    CPU_MODEL_P6 = 0, /* the default */
+    CPU_MODEL_80286,
+};
+
 struct cpu;
 
 /* Each backend fills one of these. Every function but kick() is called on the
@@ -216,6 +230,10 @@ struct cpu {
     void *intr_opaque;
     /* Trace each executed instruction (--trace), if the backend can. */
     bool trace;
+    /* The processor modelled by the interpreter (and the translator, which
+     * leaves every instruction to the interpreter under a model other than
+     * the P6); set before the backend's init. */
+    enum cpu_model model;
 };
 
 /* Puts state into the architectural power-on state (Intel SDM vol. 3,

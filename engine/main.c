@@ -328,7 +328,7 @@ static void write_screenshot(struct machine *m, void *data)
 static gboolean screenshot_signal_cb(gpointer data)
 {
     struct engine *engine = data;
-    machine_post(engine->machine, write_screenshot, engine->screenshot_path);
+    machine_post(engine->machine, write_screenshot, (void *)engine->screenshot_path);
     return G_SOURCE_CONTINUE;
 }
 

@@ -14,6 +14,7 @@ test_packages="
   cpio xorriso mtools gcc-multilib xz-utils zstd pulseaudio pulseaudio-utils sox
   xvfb xauth dbus dbus-x11 at-spi2-core python3-dogtail python3-gi gir1.2-gtk-3.0
   imagemagick
+  vncsnapshot gir1.2-gtk-vnc-2.0
 "
 
 case "$1" in

@@ -712,11 +712,11 @@ int main(int argc, char **argv)
         fail_start = g_strdup(g_getenv("VIVARIUM_FAKE_ENGINE_FAIL"));
     if (fail_start != NULL && *fail_start != '\0') {
         g_printerr("%s\n", fail_start);
-        return 1;
+        return 2;
     }
     if (hda != NULL && !g_file_test(hda, G_FILE_TEST_EXISTS)) {
         g_printerr("vivarium-engine: cannot open disk image %s: %s\n", hda, g_strerror(ENOENT));
-        return 1;
+        return 2;
     }
     if (silent) {
         /* Like a program that is not an engine at all: the socket stays open,

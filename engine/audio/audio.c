@@ -9,10 +9,12 @@
 #include "pulse.h"
 
 /* 10 ms mixing steps; the ring holds half a second, but the consumer never
- * lets more than AUDIO_MAX_DELAY_FRAMES wait in it. */
+ * lets more than AUDIO_MAX_DELAY_FRAMES wait in it. Two mixing steps are
+ * enough to ride out the phase between mixer and server; with the server's
+ * 30 ms that keeps the whole delay under 60 ms (docs/PERFORMANCE.md). */
 #define AUDIO_MIX_PERIOD_NS    (10 * 1000 * 1000)
 #define AUDIO_RING_FRAMES      (AUDIO_RATE / 2)
-#define AUDIO_MAX_DELAY_FRAMES (AUDIO_RATE * 40 / 1000)
+#define AUDIO_MAX_DELAY_FRAMES (AUDIO_RATE * 20 / 1000)
 
 struct audio {
     struct vclock *clock;
@@ -137,4 +139,12 @@ unsigned audio_take(struct audio *audio, int16_t *out, unsigned frames)
     }
     __atomic_store(&audio->tail, &tail, __ATOMIC_RELEASE);
     return n;
+}
+
+unsigned audio_queued_frames(struct audio *audio)
+{
+    gint64 head, tail;
+    __atomic_load(&audio->head, &head, __ATOMIC_ACQUIRE);
+    __atomic_load(&audio->tail, &tail, __ATOMIC_RELAXED);
+    return (unsigned)MIN(head - tail, (gint64)AUDIO_MAX_DELAY_FRAMES);
 }

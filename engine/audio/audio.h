@@ -46,5 +46,7 @@ int64_t audio_mix_period_ns(void);
  * up to frames frames; returns how many were available. Frames beyond the
  * latency bound are dropped here, so delay cannot grow over time. */
 unsigned audio_take(struct audio *audio, int16_t *out, unsigned frames);
+/* Frames mixed but not yet taken (consumer side, for latency figures). */
+unsigned audio_queued_frames(struct audio *audio);
 
 #endif

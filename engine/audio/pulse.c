@@ -3,6 +3,7 @@
  * silence for the rest, so a slow guest causes gaps, never a growing delay. */
 #include "pulse.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -14,12 +15,68 @@
 #define PULSE_TARGET_MS 30
 #define PULSE_MINREQ_MS 10
 
+/* The delay from a sample being mixed to it leaving the server, sampled at
+ * every refill when VIVARIUM_AUDIO_STATS is set and printed at exit: the
+ * figure behind docs/PERFORMANCE.md's sound latency. */
+struct latency_stats {
+    bool enabled;
+    unsigned count;
+    double sum_ms, min_ms, max_ms;
+    double first_second_ms, last_second_ms; /* means, to show any drift */
+    unsigned first_count, last_count;
+    pa_usec_t started, last_window;
+};
+
 struct pulse_output {
     struct audio *audio;
     pa_threaded_mainloop *loop;
     pa_context *context;
     pa_stream *stream;
+    struct latency_stats stats;
 };
+
+static void sample_latency(struct pulse_output *out)
+{
+    struct latency_stats *st = &out->stats;
+    pa_usec_t server_us;
+    int negative;
+    if (pa_stream_get_latency(out->stream, &server_us, &negative) < 0)
+        return;
+    double ms =
+        (negative ? 0 : server_us / 1000.0) + audio_queued_frames(out->audio) * 1000.0 / AUDIO_RATE;
+    pa_usec_t now = pa_rtclock_now();
+    if (st->count == 0) {
+        st->started = st->last_window = now;
+        st->min_ms = st->max_ms = ms;
+    }
+    st->count++;
+    st->sum_ms += ms;
+    st->min_ms = MIN(st->min_ms, ms);
+    st->max_ms = MAX(st->max_ms, ms);
+    if (now - st->started < PA_USEC_PER_SEC) {
+        st->first_second_ms += ms;
+        st->first_count++;
+    }
+    if (now - st->last_window >= PA_USEC_PER_SEC) {
+        st->last_window = now;
+        st->last_second_ms = 0;
+        st->last_count = 0;
+    }
+    st->last_second_ms += ms;
+    st->last_count++;
+}
+
+static void print_latency(const struct latency_stats *st)
+{
+    if (!st->enabled || st->count == 0)
+        return;
+    fprintf(stderr,
+            "vivarium-engine: sound latency (ring + server), %u refills: mean %.1f ms, "
+            "min %.1f, max %.1f; first second %.1f ms, last second %.1f ms\n",
+            st->count, st->sum_ms / st->count, st->min_ms, st->max_ms,
+            st->first_count ? st->first_second_ms / st->first_count : 0,
+            st->last_count ? st->last_second_ms / st->last_count : 0);
+}
 
 static void context_state_cb(pa_context *context, void *userdata)
 {
@@ -46,6 +103,8 @@ static void stream_write_cb(pa_stream *stream, size_t nbytes, void *userdata)
     unsigned got = audio_take(out->audio, data, frames);
     memset((uint8_t *)data + got * frame_bytes, 0, (frames - got) * frame_bytes);
     pa_stream_write(stream, data, frames * frame_bytes, NULL, 0, PA_SEEK_RELATIVE);
+    if (out->stats.enabled)
+        sample_latency(out);
 }
 
 static bool wait_ready(struct pulse_output *out, GError **error)
@@ -80,6 +139,7 @@ struct pulse_output *pulse_output_create(struct audio *audio, const char *stream
 {
     struct pulse_output *out = g_new0(struct pulse_output, 1);
     out->audio = audio;
+    out->stats.enabled = g_getenv("VIVARIUM_AUDIO_STATS") != NULL;
     out->loop = pa_threaded_mainloop_new();
     out->context = pa_context_new(pa_threaded_mainloop_get_api(out->loop), "Vivarium");
     pa_context_set_state_callback(out->context, context_state_cb, out);
@@ -126,6 +186,7 @@ void pulse_output_destroy(struct pulse_output *out)
     if (!out)
         return;
     pa_threaded_mainloop_stop(out->loop);
+    print_latency(&out->stats);
     if (out->stream) {
         pa_stream_disconnect(out->stream);
         pa_stream_unref(out->stream);

@@ -167,9 +167,9 @@ uint32_t dbt_helper_interp(struct interp *in, uint32_t eip, uint32_t next)
      * boundary must see: no jump or exception, no change of mode, paging
      * or code, no interrupt window opening. */
     return running && s->eip == next && !s->irq_inhibited && !(s->eflags & X86_FLAG_TF) &&
-           s->cr0 == cr0 && s->cr3 == cr3 && s->cr4 == cr4 &&
-           memcmp(&cs, &s->sregs[S_CS], sizeof(cs)) == 0 && mode_flags(s) == flags &&
-           !d->state_changed && !d->smc_hit && !interrupt_deliverable(in);
+           !debug_armed(in) && !alignment_check_on(s) && s->cr0 == cr0 && s->cr3 == cr3 &&
+           s->cr4 == cr4 && memcmp(&cs, &s->sregs[S_CS], sizeof(cs)) == 0 &&
+           mode_flags(s) == flags && !d->state_changed && !d->smc_hit && !interrupt_deliverable(in);
 }
 
 /* Finds or makes the block at CS:EIP; NULL if the interpreter must run
@@ -226,8 +226,12 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
         uint64_t epoch = d->flush_count;
         d->chain_site = 0;
         struct dbt_block *b = NULL;
+        /* The translator knows the P6 model only, and neither
+         * breakpoints nor alignment checks: another model, enabled
+         * breakpoints, RF and #AC checking run in the interpreter. */
         bool step = s->halted || s->irq_inhibited || (s->eflags & X86_FLAG_TF) || cpu->trace ||
-                    interrupt_deliverable(in);
+                    cpu->model != CPU_MODEL_P6 || debug_armed(in) || (s->eflags & X86_FLAG_RF) ||
+                    alignment_check_on(s) || interrupt_deliverable(in);
         uint32_t from_page = d->running_page;
         if (!step)
             b = find_block(d);

@@ -266,6 +266,53 @@ static void convert(struct code_cache *cc, struct insn *i, const ZydisDecodedIns
     memcpy(i->bytes, bytes, z->length);
 }
 
+/* Removes the LOCK prefixes (F0) from the prefixes at the start of an
+ * instruction's bytes; returns how many there were. */
+static unsigned drop_lock_prefixes(uint8_t *bytes, unsigned len)
+{
+    unsigned out = 0, n = 0;
+    for (; n < len; n++) {
+        uint8_t b = bytes[n];
+        bool prefix = b == 0xf0 || b == 0xf2 || b == 0xf3 || b == 0x26 || b == 0x2e || b == 0x36 ||
+                      b == 0x3e || b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67;
+        if (!prefix)
+            break;
+        if (b != 0xf0)
+            bytes[out++] = b;
+    }
+    unsigned dropped = n - out;
+    memmove(bytes + out, bytes + n, len - n);
+    memset(bytes + len - dropped, 0, dropped);
+    return dropped;
+}
+
+/* What the 80286 refuses that the P6 decodes (80286 Programmer's Reference
+ * Manual, appendix B and the instruction set): instructions over 10 bytes
+ * are #GP(0); the 386 prefixes 64-67, the segment registers FS and GS and
+ * the 0F opcodes other than the protected-mode group (0F 00-03, 0F 06 CLTS)
+ * are #UD. */
+static void check_286_insn(struct interp *in, const ZydisDecodedInstruction *z,
+                           const ZydisDecodedOperand *ops)
+{
+    /* C4 and C5 are always LES and LDS (#UD with a register operand). */
+    if (z->encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY)
+        raise_ud(in);
+    if (z->length > 10)
+        raise_gp(in, 0);
+    for (unsigned p = 0; p < z->raw.prefix_count; p++) {
+        uint8_t b = z->raw.prefixes[p].value;
+        if (b >= 0x64 && b <= 0x67)
+            raise_ud(in);
+    }
+    if (z->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT &&
+        (z->opcode_map != ZYDIS_OPCODE_MAP_0F || (z->opcode > 0x03 && z->opcode != 0x06)))
+        raise_ud(in);
+    for (unsigned k = 0; k < z->operand_count_visible; k++)
+        if (ops[k].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+            (ops[k].reg.value == ZYDIS_REGISTER_FS || ops[k].reg.value == ZYDIS_REGISTER_GS))
+            raise_ud(in);
+}
+
 /* Decodes at CS:EIP into out; returns true if the bytes all came from the
  * one page at phys (so the result may be cached). */
 static bool decode_at(struct interp *in, uint32_t linear, uint32_t phys, bool code32,
@@ -280,14 +327,23 @@ static bool decode_at(struct interp *in, uint32_t linear, uint32_t phys, bool co
     ZydisDecodedInstruction z;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
     const ZydisDecoder *dec = code32 ? &cc->decoder32 : &cc->decoder16;
-    ZyanStatus st = ZydisDecoderDecodeFull(dec, bytes, first, &z, ops);
+    unsigned avail = first;
+    ZyanStatus st = ZydisDecoderDecodeFull(dec, bytes, avail, &z, ops);
     bool one_page = true;
     if (st == ZYDIS_STATUS_NO_MORE_DATA && first < 15) {
         /* The instruction continues on the next page, which may fault. */
         uint32_t next_phys = linear_fetch_phys(in, (linear | 0xfff) + 1);
         memory_read_buf(in->cpu->mem, next_phys, bytes + first, 15 - first);
-        st = ZydisDecoderDecodeFull(dec, bytes, 15, &z, ops);
+        avail = 15;
+        st = ZydisDecoderDecodeFull(dec, bytes, avail, &z, ops);
         one_page = false;
+    }
+    unsigned dropped_locks = 0;
+    if (st == ZYDIS_STATUS_ILLEGAL_LOCK && model_286(in)) {
+        /* The 286 ignores LOCK before an instruction that cannot be locked
+         * where the 386 and later raise #UD: decode without it. */
+        dropped_locks = drop_lock_prefixes(bytes, avail);
+        st = ZydisDecoderDecodeFull(dec, bytes, avail - dropped_locks, &z, ops);
     }
     if (!ZYAN_SUCCESS(st)) {
         /* Longer than 15 bytes is #GP(0); anything else Zydis rejects is an
@@ -296,6 +352,9 @@ static bool decode_at(struct interp *in, uint32_t linear, uint32_t phys, bool co
             raise_gp(in, 0);
         raise_ud(in);
     }
+    z.length = (ZyanU8)(z.length + dropped_locks);
+    if (unlikely(model_286(in)))
+        check_286_insn(in, &z, ops);
     convert(cc, out, &z, ops, bytes, code32);
     return one_page && (phys & 0xfff) + z.length <= GUEST_PAGE_SIZE;
 }

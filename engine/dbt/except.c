@@ -52,6 +52,11 @@ void handle_raised_exception(struct interp *in)
     }
     if (!has_error_code(vector))
         error = NO_ERROR_CODE;
+    /* A fault's EFLAGS image has RF set, so that the restarted instruction
+     * does not report its instruction breakpoint again; #DB's does not
+     * (Intel SDM vol. 3, 17.3.1.1). Delivery clears RF again. */
+    if (vector != X86_EXC_DB)
+        s->eflags |= X86_FLAG_RF;
     in->delivering = vector;
     deliver_event(in, vector, EVENT_EXCEPTION, error, s->eip);
     in->delivering = -1;

@@ -357,6 +357,9 @@ void interrupt_return(struct interp *in, unsigned opsize)
         add_esp(s, 3 * opsize);
         /* Real mode IRET may change every flag but VM, VIF and VIP. */
         uint32_t keep = X86_FLAG_VM | X86_FLAG_VIF | X86_FLAG_VIP | ~fmask;
+        /* The 286 in real mode keeps IOPL, NT and bit 15 clear. */
+        if (model_286(in))
+            flags &= ~0xf000u;
         set_eflags_raw(s, (s->eflags & keep) | (flags & ~keep));
         s->eip = eip;
         s->nmi_blocked = false;

@@ -66,6 +66,15 @@ static void execute_one(struct interp *in)
     if (s->halted)
         return;
 
+    /* Instruction breakpoints are faults of the instruction, taken after
+     * pending interrupts (Intel SDM vol. 3, table 6-2); RF suppresses them
+     * for one instruction, which clears it by completing. */
+    if (unlikely(in->debug_code))
+        debug_check_code(in, s->sregs[S_CS].base + s->eip);
+    if (unlikely(s->eflags & X86_FLAG_RF))
+        s->eflags &= ~X86_FLAG_RF;
+    in->debug_hits = 0;
+
     struct insn scratch;
     const struct insn *i = fetch_insn(in, &scratch);
     if (unlikely(in->cpu->trace))
@@ -75,12 +84,12 @@ static void execute_one(struct interp *in)
     s->eip = i->code32 ? next : next & 0xffff;
     i->exec(in, i);
     in->instructions++;
-    if (unlikely(single_step) && !in->event_delivered) {
-        /* The single-step trap comes after the instruction completed, so a
-         * fault while delivering it must not undo the instruction. */
+    if (unlikely(single_step || in->debug_hits) && !in->event_delivered) {
+        /* The single-step and data-breakpoint trap comes after the
+         * instruction completed, so a fault while delivering it must not
+         * undo the instruction. */
         snapshot_take(in);
-        s->dr[6] |= 0x4000;
-        deliver_event(in, X86_EXC_DB, EVENT_EXCEPTION, NO_ERROR_CODE, s->eip);
+        debug_trap(in, single_step);
     }
 }
 
@@ -104,6 +113,7 @@ void interp_setup(struct interp *in, struct cpu *cpu)
     in->delivering = -1;
     tlb_flush(in, true);
     code_cache_init(in);
+    debug_update(in);
 }
 
 void interp_teardown(struct interp *in)
@@ -115,6 +125,7 @@ void interp_state_changed(struct interp *in)
 {
     tlb_flush(in, true);
     in->delivering = -1;
+    debug_update(in);
 }
 
 uint64_t read_tsc(struct interp *in)

@@ -55,6 +55,10 @@ struct interp {
     /* Set whenever an interrupt or exception is delivered, so the step
      * knows not to raise a single-step trap after it. */
     bool event_delivered;
+    /* Breakpoints DR7 enables, by kind (bit n for DRn; debugreg.c), and
+     * the data and I/O breakpoints the running instruction has hit. */
+    uint8_t debug_code, debug_data, debug_io;
+    uint8_t debug_hits;
     struct interp_tlb_entry tlb[INTERP_TLB_SIZE];
     struct code_cache *code;
     int64_t tsc_offset; /* guest TSC = virtual nanoseconds + tsc_offset */

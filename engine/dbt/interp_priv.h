@@ -95,6 +95,13 @@ static inline bool in_v86(const struct x86_state *s)
     return (s->cr0 & X86_CR0_PE) && (s->eflags & X86_FLAG_VM);
 }
 
+/* Whether the interpreter models the 80286 (enum cpu_model in cpu.h)
+ * rather than the P6. */
+static inline bool model_286(const struct interp *in)
+{
+    return unlikely(in->cpu->model == CPU_MODEL_80286);
+}
+
 /* The current privilege level, which always equals SS.DPL in protected
  * mode. */
 static inline int cpl_of(const struct x86_state *s)
@@ -326,6 +333,31 @@ void exec_invalid(struct interp *in, const struct insn *i);
 /* I/O permission (ops_string.c): raises #GP(0) unless the current
  * privilege and the TSS bitmap allow an access of size bytes at port. */
 void check_io_permission(struct interp *in, uint16_t port, unsigned size);
+
+/* Debug registers (debugreg.c). debug_update() recomputes the enabled
+ * breakpoints after DR7 or CR4 changed. */
+void debug_update(struct interp *in);
+/* Raises the #DB fault of an instruction breakpoint at linear, unless RF. */
+void debug_check_code(struct interp *in, uint32_t linear);
+/* Record the data or I/O breakpoints an access hits. */
+void debug_check_data(struct interp *in, uint32_t linear, unsigned size, bool write);
+void debug_check_io(struct interp *in, uint16_t port, unsigned size);
+/* The general-detect fault of MOV to or from a debug register. */
+void debug_check_access_to_dr(struct interp *in);
+/* Delivers the #DB trap after an instruction: the breakpoints it hit and
+ * single-step. */
+void debug_trap(struct interp *in, bool single_step);
+
+static inline bool debug_armed(const struct interp *in)
+{
+    return (in->debug_code | in->debug_data | in->debug_io) != 0;
+}
+
+/* Whether misaligned data accesses raise #AC (CPL 3, CR0.AM, EFLAGS.AC). */
+static inline bool alignment_check_on(const struct x86_state *s)
+{
+    return unlikely(s->eflags & X86_FLAG_AC) && (s->cr0 & X86_CR0_AM) && cpl_of(s) == 3;
+}
 
 /* Model-specific registers and CPUID (ops_system.c). */
 uint64_t read_tsc(struct interp *in);

@@ -285,9 +285,23 @@ static void write_translated(struct interp *in, const struct interp_tlb_entry *e
     memory_write(mem, e->phys | off, size, value);
 }
 
+/* The checks of a data access beside paging: alignment (#AC at CPL 3
+ * with CR0.AM and EFLAGS.AC, Intel SDM vol. 3, 6.15 "Alignment Check
+ * Exception") and data breakpoints. */
+static inline void check_data_access(struct interp *in, uint32_t linear, unsigned size, bool write,
+                                     bool user)
+{
+    const struct x86_state *s = &in->state;
+    if (unlikely(s->eflags & X86_FLAG_AC) && user && (s->cr0 & X86_CR0_AM) && (linear & (size - 1)))
+        raise_exception(in, X86_EXC_AC, 0);
+    if (unlikely(in->debug_data))
+        debug_check_data(in, linear, size, write);
+}
+
 uint32_t linear_read(struct interp *in, uint32_t linear, unsigned size, bool system)
 {
     bool user = user_access(&in->state, system);
+    check_data_access(in, linear, size, false, user);
     if (likely((linear & 0xfff) + size <= GUEST_PAGE_SIZE))
         return read_translated(in, tlb_lookup(in, linear, ACCESS_READ, user), linear, size);
     /* Crossing a page: translate both pages before reading either. */
@@ -306,6 +320,7 @@ uint32_t linear_read(struct interp *in, uint32_t linear, unsigned size, bool sys
 void linear_write(struct interp *in, uint32_t linear, unsigned size, uint32_t value, bool system)
 {
     bool user = user_access(&in->state, system);
+    check_data_access(in, linear, size, true, user);
     if (likely((linear & 0xfff) + size <= GUEST_PAGE_SIZE)) {
         write_translated(in, tlb_lookup(in, linear, ACCESS_WRITE, user), linear, size, value);
         return;

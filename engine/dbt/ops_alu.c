@@ -132,6 +132,15 @@ static void exec_not(struct interp *in, const struct insn *i)
 
 /* --- Multiplication and division ------------------------------------------ */
 
+/* The flags MUL and IMUL leave undefined (SF, ZF, PF, AF), as the 80286
+ * leaves them: SF, ZF and PF describe the upper half of the product (AH,
+ * DX, or bits 16-31 of a two- and three-operand IMUL's product) and AF is
+ * set, on every SingleStepTests vector. */
+static uint32_t mul_flags_286(uint32_t high, unsigned size)
+{
+    return szp(high, size) | X86_FLAG_AF;
+}
+
 static void exec_mul(struct interp *in, const struct insn *i)
 {
     struct x86_state *s = &in->state;
@@ -142,11 +151,15 @@ static void exec_mul(struct interp *in, const struct insn *i)
         uint32_t r = (s->regs[R_EAX] & 0xff) * (uint32_t)src;
         reg_set(s, R_EAX, 2, false, r);
         f = szp(r, 1) | ((r >> 8) ? X86_FLAG_CF | X86_FLAG_OF : 0);
+        if (model_286(in))
+            f = mul_flags_286(r >> 8, 1) | (f & (X86_FLAG_CF | X86_FLAG_OF));
     } else if (size == 2) {
         uint32_t r = (s->regs[R_EAX] & 0xffff) * (uint32_t)src;
         reg_set(s, R_EAX, 2, false, r);
         reg_set(s, R_EDX, 2, false, r >> 16);
         f = szp(r, 2) | ((r >> 16) ? X86_FLAG_CF | X86_FLAG_OF : 0);
+        if (model_286(in))
+            f = mul_flags_286(r >> 16, 2) | (f & (X86_FLAG_CF | X86_FLAG_OF));
     } else {
         uint64_t r = (uint64_t)s->regs[R_EAX] * src;
         s->regs[R_EAX] = (uint32_t)r;
@@ -168,11 +181,15 @@ static void exec_imul(struct interp *in, const struct insn *i)
             int32_t r = (int8_t)s->regs[R_EAX] * (int32_t)src;
             reg_set(s, R_EAX, 2, false, (uint32_t)r);
             f = szp((uint32_t)r, 1) | (r != (int8_t)r ? X86_FLAG_CF | X86_FLAG_OF : 0);
+            if (model_286(in))
+                f = mul_flags_286((uint32_t)r >> 8, 1) | (f & (X86_FLAG_CF | X86_FLAG_OF));
         } else if (size == 2) {
             int32_t r = (int16_t)s->regs[R_EAX] * (int32_t)src;
             reg_set(s, R_EAX, 2, false, (uint32_t)r);
             reg_set(s, R_EDX, 2, false, (uint32_t)r >> 16);
             f = szp((uint32_t)r, 2) | (r != (int16_t)r ? X86_FLAG_CF | X86_FLAG_OF : 0);
+            if (model_286(in))
+                f = mul_flags_286((uint32_t)r >> 16, 2) | (f & (X86_FLAG_CF | X86_FLAG_OF));
         } else {
             int64_t r = (int64_t)(int32_t)s->regs[R_EAX] * src;
             s->regs[R_EAX] = (uint32_t)r;
@@ -187,8 +204,24 @@ static void exec_imul(struct interp *in, const struct insn *i)
         int64_t r = a * b;
         bool overflow = r != (int64_t)(int32_t)sign_extend((uint32_t)r, size);
         f = szp((uint32_t)r, size) | (overflow ? X86_FLAG_CF | X86_FLAG_OF : 0);
+        if (model_286(in))
+            f = mul_flags_286((uint32_t)r >> 16, 2) | (f & (X86_FLAG_CF | X86_FLAG_OF));
         op_write(in, i, 0, (uint32_t)r);
     }
+    set_flags(s, FLAGS_ARITH, f);
+}
+
+/* The flags DIV and IDIV leave undefined, as the 80286 leaves them after a
+ * division that completes (SingleStepTests vectors): SF, ZF and PF describe
+ * the remainder and AF is set. CF and OF are equal: for DIV, set unless the
+ * last step of the shift-and-subtract loop subtracted without a borrow
+ * (the quotient is odd and remainder + divisor fits the operand); for
+ * IDIV, set when the divisor is not negative. */
+static void div_flags_286(struct x86_state *s, uint32_t remainder, bool carry, unsigned size)
+{
+    uint32_t f = szp(remainder, size) | X86_FLAG_AF;
+    if (carry)
+        f |= X86_FLAG_CF | X86_FLAG_OF;
     set_flags(s, FLAGS_ARITH, f);
 }
 
@@ -205,6 +238,8 @@ static void exec_div(struct interp *in, const struct insn *i)
         if (q > 0xff)
             raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
         reg_set(s, R_EAX, 2, false, (r << 8) | q);
+        if (model_286(in))
+            div_flags_286(s, r, !(q & 1) || r + divisor > 0xff, 1);
     } else if (size == 2) {
         uint32_t n = ((s->regs[R_EDX] & 0xffff) << 16) | (s->regs[R_EAX] & 0xffff);
         uint32_t q = n / (uint32_t)divisor, r = n % (uint32_t)divisor;
@@ -212,6 +247,8 @@ static void exec_div(struct interp *in, const struct insn *i)
             raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
         reg_set(s, R_EAX, 2, false, q);
         reg_set(s, R_EDX, 2, false, r);
+        if (model_286(in))
+            div_flags_286(s, r, !(q & 1) || r + divisor > 0xffff, 2);
     } else {
         uint64_t n = ((uint64_t)s->regs[R_EDX] << 32) | s->regs[R_EAX];
         uint64_t q = n / divisor, r = n % divisor;
@@ -235,6 +272,8 @@ static void exec_idiv(struct interp *in, const struct insn *i)
         if (q != (int8_t)q)
             raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
         reg_set(s, R_EAX, 2, false, (((uint32_t)r & 0xff) << 8) | ((uint32_t)q & 0xff));
+        if (model_286(in))
+            div_flags_286(s, (uint32_t)r & 0xff, divisor >= 0, 1);
     } else if (size == 2) {
         int64_t n = (int32_t)(((s->regs[R_EDX] & 0xffff) << 16) | (s->regs[R_EAX] & 0xffff));
         int64_t q = n / divisor, r = n % divisor;
@@ -242,6 +281,8 @@ static void exec_idiv(struct interp *in, const struct insn *i)
             raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
         reg_set(s, R_EAX, 2, false, (uint32_t)q);
         reg_set(s, R_EDX, 2, false, (uint32_t)r);
+        if (model_286(in))
+            div_flags_286(s, (uint32_t)r & 0xffff, divisor >= 0, 2);
     } else {
         int64_t n = (int64_t)(((uint64_t)s->regs[R_EDX] << 32) | s->regs[R_EAX]);
         if (n == INT64_MIN && divisor == -1)
@@ -314,6 +355,11 @@ static void exec_shift(struct interp *in, const struct insn *i)
             f |= X86_FLAG_OF;
         break;
     }
+    /* AF, and OF after a count other than one, are undefined. The P6
+     * clears AF and computes OF as for a count of one from the operand;
+     * the 80286 leaves AF as bit 4 of SHL's result and set after SHR and
+     * SAR, and OF as the last one-bit step would set it (SingleStepTests
+     * vectors). */
     case ZYDIS_MNEMONIC_SHL: {
         uint64_t wide = (uint64_t)a << count;
         r = (uint32_t)wide & mask;
@@ -322,15 +368,20 @@ static void exec_shift(struct interp *in, const struct insn *i)
             f |= X86_FLAG_CF;
         if (((r & msb) != 0) != (((wide >> bits) & 1) != 0))
             f |= X86_FLAG_OF;
+        if (model_286(in))
+            f |= r & X86_FLAG_AF;
         break;
     }
     case ZYDIS_MNEMONIC_SHR: {
         r = (uint32_t)((uint64_t)a >> count);
         f = (f & ~FLAGS_ARITH) | szp(r, size);
-        if (((uint64_t)a >> (count - 1)) & 1)
+        uint32_t last_in = (uint32_t)((uint64_t)a >> (count - 1));
+        if (last_in & 1)
             f |= X86_FLAG_CF;
-        if (a & msb)
+        if ((model_286(in) ? last_in : a) & msb)
             f |= X86_FLAG_OF;
+        if (model_286(in))
+            f |= X86_FLAG_AF;
         break;
     }
     case ZYDIS_MNEMONIC_SAR: {
@@ -339,6 +390,8 @@ static void exec_shift(struct interp *in, const struct insn *i)
         f = (f & ~FLAGS_ARITH) | szp(r, size);
         if ((sa >> (count - 1)) & 1)
             f |= X86_FLAG_CF;
+        if (model_286(in))
+            f |= X86_FLAG_AF;
         break;
     }
     default:
@@ -478,7 +531,18 @@ static void exec_aaa_aas(struct interp *in, const struct insn *i)
     struct x86_state *s = &in->state;
     uint32_t ax = s->regs[R_EAX] & 0xffff;
     uint32_t f = s->eflags & ~FLAGS_ARITH;
-    if ((ax & 0xf) > 9 || (s->eflags & X86_FLAG_AF)) {
+    bool adjust = (ax & 0xf) > 9 || (s->eflags & X86_FLAG_AF);
+    if (model_286(in)) {
+        /* The 286 leaves SF, ZF, PF and OF as the 8-bit addition (AAA) or
+         * subtraction (AAS) of the adjustment to AL sets them. */
+        uint32_t al = ax & 0xff, six = adjust ? 6 : 0;
+        if (i->mnemonic == ZYDIS_MNEMONIC_AAA)
+            alu_add(s, al, six, 0, 1);
+        else
+            alu_sub(s, al, six, 0, 1);
+        f = s->eflags & ~(X86_FLAG_AF | X86_FLAG_CF);
+    }
+    if (adjust) {
         if (i->mnemonic == ZYDIS_MNEMONIC_AAA)
             ax = ax + 0x106;
         else
@@ -487,7 +551,7 @@ static void exec_aaa_aas(struct interp *in, const struct insn *i)
     }
     ax &= 0xff0f;
     reg_set(s, R_EAX, 2, false, ax);
-    s->eflags = f | szp(ax & 0xff, 1);
+    s->eflags = model_286(in) ? f : f | szp(ax & 0xff, 1);
 }
 
 static void exec_aam(struct interp *in, const struct insn *i)
@@ -510,6 +574,9 @@ static void exec_aad(struct interp *in, const struct insn *i)
     /* The flags are those of the addition AL + AH * base. */
     uint32_t r = alu_add(s, al, (ah * base) & 0xff, 0, 1);
     reg_set(s, R_EAX, 2, false, r);
+    /* OF is undefined: the 286 leaves it equal to CF. */
+    if (model_286(in))
+        s->eflags = (s->eflags & ~X86_FLAG_OF) | ((s->eflags & X86_FLAG_CF) ? X86_FLAG_OF : 0);
 }
 
 /* --- Exchange-and-operate ----------------------------------------------------- */

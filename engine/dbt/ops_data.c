@@ -23,6 +23,9 @@ void write_eflags(struct interp *in, uint32_t value, unsigned size)
         changeable |= X86_FLAG_IF;
     if (size == 2)
         changeable &= 0xffff;
+    /* The 286 in real mode keeps IOPL, NT and bit 15 clear. */
+    if (model_286(in) && !in_pmode(s))
+        changeable &= ~0xf000u;
     set_eflags_raw(s, (s->eflags & ~changeable) | (value & changeable));
 }
 
@@ -136,6 +139,10 @@ static void exec_pop(struct interp *in, const struct insn *i)
         return;
     }
     uint32_t v = pop(in, size);
+    /* A fault writing the destination leaves SP popped on the 286; the 386
+     * and later restore it. */
+    if (model_286(in) && i->op[0].kind == OPK_MEM)
+        in->snapshot.regs[R_ESP] = s->regs[R_ESP];
     op_write(in, i, 0, v);
 }
 

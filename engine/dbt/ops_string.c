@@ -29,12 +29,16 @@ void check_io_permission(struct interp *in, uint16_t port, unsigned size)
 static uint32_t port_in(struct interp *in, uint16_t port, unsigned size)
 {
     check_io_permission(in, port, size);
+    if (unlikely(in->debug_io))
+        debug_check_io(in, port, size);
     return ioport_read(in->cpu->io, port, size);
 }
 
 static void port_out(struct interp *in, uint16_t port, unsigned size, uint32_t value)
 {
     check_io_permission(in, port, size);
+    if (unlikely(in->debug_io))
+        debug_check_io(in, port, size);
     ioport_write(in->cpu->io, port, size, value & size_mask(size));
 }
 
@@ -110,6 +114,52 @@ static enum string_kind string_kind(const struct insn *i)
     }
 }
 
+/* A word string access at offset FFFF on the 80286 in real mode raises
+ * #GP, as every word access there does, but not before the microcode has
+ * moved on: the data show the pointer of the faulting access already
+ * stepped, the other one stepped if its access came first, and CX
+ * decremented once or twice under REP. Per kind and faulting access (the
+ * 286's CMPS reads ES:DI before DS:SI): how far SI and DI stepped and how
+ * often CX was decremented, as the SingleStepTests vectors record. */
+static void string_fault_286(struct interp *in, enum string_kind kind, bool rep, uint32_t si,
+                             uint32_t di, int32_t delta)
+{
+    struct x86_state *s = &in->state;
+    bool src = kind == STR_MOVS || kind == STR_CMPS || kind == STR_LODS || kind == STR_OUTS;
+    bool dst = kind != STR_LODS && kind != STR_OUTS;
+    bool src_fault = src && si == 0xffff, dst_fault = dst && di == 0xffff;
+    if (!src_fault && !dst_fault)
+        return;
+    unsigned si_steps, di_steps, cx_decs;
+    switch (kind) {
+    case STR_MOVS:
+        si_steps = 1, di_steps = src_fault ? 0 : 1, cx_decs = src_fault ? 1 : 2;
+        break;
+    case STR_CMPS:
+        si_steps = dst_fault ? 0 : 1, di_steps = 1, cx_decs = dst_fault ? 0 : 1;
+        break;
+    case STR_LODS:
+    case STR_OUTS:
+        si_steps = 1, di_steps = 0, cx_decs = 1;
+        break;
+    case STR_SCAS:
+        si_steps = 0, di_steps = 1, cx_decs = 1;
+        break;
+    default: /* STOS, INS */
+        si_steps = 0, di_steps = 1, cx_decs = 2;
+        break;
+    }
+    uint32_t *regs = s->regs;
+    regs[R_ESI] = (regs[R_ESI] & 0xffff0000u) | ((si + si_steps * (uint32_t)delta) & 0xffff);
+    regs[R_EDI] = (regs[R_EDI] & 0xffff0000u) | ((di + di_steps * (uint32_t)delta) & 0xffff);
+    if (rep)
+        regs[R_ECX] = (regs[R_ECX] & 0xffff0000u) | ((regs[R_ECX] - cx_decs) & 0xffff);
+    in->snapshot.regs[R_ESI] = regs[R_ESI];
+    in->snapshot.regs[R_EDI] = regs[R_EDI];
+    in->snapshot.regs[R_ECX] = regs[R_ECX];
+    raise_gp(in, 0);
+}
+
 /* The flags of CMPS/SCAS: those of SUB. */
 static void compare_flags(struct x86_state *s, uint32_t a, uint32_t b, unsigned size)
 {
@@ -144,6 +194,8 @@ static void exec_string(struct interp *in, const struct insn *i)
     int sseg = i->prefix_seg;
     for (unsigned burst = 0;; burst++) {
         uint32_t si = s->regs[R_ESI] & amask, di = s->regs[R_EDI] & amask;
+        if (unlikely(size == 2 && (si == 0xffff || di == 0xffff)) && model_286(in) && !in_pmode(s))
+            string_fault_286(in, kind, rep, si, di, delta);
         switch (kind) {
         case STR_MOVS:
             mem_write(in, S_ES, di, size, mem_read(in, sseg, si, size));
@@ -193,7 +245,9 @@ static void exec_string(struct interp *in, const struct insn *i)
             if ((i->rep == REP_E && !zf) || (i->rep == REP_NE && zf))
                 return;
         }
-        if (burst + 1 >= REP_BURST) {
+        /* A breakpoint hit ends the step after this iteration, its trap
+         * pointing at the instruction (Intel SDM vol. 3, 17.3.1.2). */
+        if (burst + 1 >= REP_BURST || unlikely(in->debug_hits)) {
             /* Continue in the next step, restarting this instruction. */
             s->eip = in->snapshot.eip;
             return;

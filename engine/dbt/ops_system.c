@@ -85,6 +85,7 @@ static void write_cr4(struct interp *in, uint32_t value)
         raise_gp(in, 0);
     uint32_t old = s->cr4;
     s->cr4 = value;
+    debug_update(in);
     if ((old ^ value) & (X86_CR4_PSE | X86_CR4_PAE | X86_CR4_PGE))
         tlb_flush(in, true);
 }
@@ -131,9 +132,9 @@ void exec_mov_cr_dr(struct interp *in, const struct insn *i)
         }
         return;
     }
-    /* Debug registers: stored and read back; breakpoints are not
-     * implemented (DR7 enables are accepted and ignored). DR4/DR5 alias
-     * DR6/DR7 while CR4.DE is clear. */
+    /* Debug registers (debugreg.c). DR4/DR5 alias DR6/DR7 while CR4.DE
+     * is clear. */
+    debug_check_access_to_dr(in);
     if (n == 4 || n == 5)
         n += 2;
     if (to_reg) {
@@ -146,6 +147,7 @@ void exec_mov_cr_dr(struct interp *in, const struct insn *i)
     else if (n == 7)
         v = (v & 0xffff2fffu) | 0x400u;
     s->dr[n] = v;
+    debug_update(in);
 }
 
 static void exec_descriptor_table(struct interp *in, const struct insn *i)

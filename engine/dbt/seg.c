@@ -12,7 +12,12 @@
 
 static _Noreturn void segment_fault(struct interp *in, int sreg)
 {
-    raise_exception(in, sreg == S_SS ? X86_EXC_SS : X86_EXC_GP, 0);
+    /* In real mode the 286 reports every segment overrun, the stack's
+     * included, as interrupt 13 (80286 Programmer's Reference Manual,
+     * real-address-mode exceptions); the 386 made the stack's #SS. */
+    if (sreg == S_SS && !(model_286(in) && !in_pmode(&in->state)))
+        raise_exception(in, X86_EXC_SS, 0);
+    raise_exception(in, X86_EXC_GP, 0);
 }
 
 uint32_t seg_linear(struct interp *in, int sreg, uint32_t offset, unsigned size, bool write)

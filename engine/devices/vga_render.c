@@ -19,6 +19,7 @@
  * written. Anything that changes the whole picture (mode, palette, start
  * address, font) redraws everything. Changed lines become damage rectangles.
  */
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "../display/framebuffer.h"
@@ -60,10 +61,13 @@ struct vga_scanout {
     unsigned underline_row;
     bool cursor_enabled;
     unsigned cursor_start, cursor_end;
-    uint32_t cursor_addr;
     /* VBE */
     unsigned bpp;
     uint32_t vbe_start, vbe_line;
+    /* Last, outside the comparison that forces a full redraw: the text
+     * renderer's cell cache notes which cell holds the cursor, so a cursor
+     * that moves (every character a BIOS prints) redraws two cells. */
+    uint32_t cursor_addr;
 };
 
 struct vga_render_state {
@@ -578,7 +582,8 @@ void vga_render(void *opaque, struct framebuffer *fb)
     vga_build_scanout(vga, &s);
     vga_build_palettes(vga, pal256, pal16);
 
-    bool full = vga->force_full || !st->have_last || memcmp(&s, &st->last, sizeof(s)) != 0 ||
+    bool full = vga->force_full || !st->have_last ||
+                memcmp(&s, &st->last, offsetof(struct vga_scanout, cursor_addr)) != 0 ||
                 memcmp(pal256, st->pal256, sizeof(pal256)) != 0 ||
                 memcmp(pal16, st->pal16, sizeof(pal16)) != 0;
     if (s.kind == SCAN_TEXT && vga->font_dirty)

@@ -1,10 +1,14 @@
 /* The engine's VNC server (libvncserver), on the same framebuffer and damage
  * as every other front end, with keyboard and pointer input into the guest.
  *
- * libvncserver runs its own thread. Each frame, on the vCPU thread, the
- * damaged rectangles are copied from the engine's framebuffer into the
- * server's buffer and marked modified; only those rectangles travel to
- * clients. Keys arrive as X keysyms and become PC scan codes for a US layout.
+ * The server runs on a thread of ours that calls rfbProcessEvents() in a
+ * loop: every client is served there, so when the engine stops, joining that
+ * one thread leaves nobody inside libvncserver before it is torn down (its
+ * own thread-per-client mode can still be running a client's handler while
+ * rfbShutdownServer() frees it). Each frame, on the vCPU thread, the damaged
+ * rectangles are copied from the engine's framebuffer into the server's
+ * buffer and marked modified; only those rectangles travel to clients. Keys arrive as X keysyms and
+ * become PC scan codes for a US layout.
  */
 #include "vnc.h"
 
@@ -25,6 +29,8 @@ struct vnc_server {
     uint32_t *retired_pixels; /* the buffer before the last resize */
     unsigned width, height;
     char *passwords[2];
+    GThread *thread;
+    gint stopping; /* set once, read by the server thread */
 
     /* Pointer state, touched only on the server's thread. */
     int last_x, last_y;
@@ -127,6 +133,18 @@ static bool parse_address(const char *address, struct in_addr *host, int *port, 
     return ok;
 }
 
+/* How long one rfbProcessEvents() call may wait for client traffic: also the
+ * longest a shutdown waits for the server thread. */
+#define VNC_POLL_USEC 20000
+
+static gpointer vnc_thread(gpointer data)
+{
+    struct vnc_server *vnc = data;
+    while (!g_atomic_int_get(&vnc->stopping))
+        rfbProcessEvents(vnc->screen, VNC_POLL_USEC);
+    return NULL;
+}
+
 struct vnc_server *vnc_server_create(struct machine *m, struct display *display,
                                      const char *address, const char *password, GError **error)
 {
@@ -178,10 +196,9 @@ struct vnc_server *vnc_server_create(struct machine *m, struct display *display,
         vnc_server_destroy(vnc);
         return NULL;
     }
-    rfbRunEventLoop(screen, -1, TRUE);
-
     struct fb_rect all = {0, 0, fb->width, fb->height};
     copy_rect(vnc, fb, &all);
+    vnc->thread = g_thread_new("vnc", vnc_thread, vnc);
     display_add_listener(display, vnc_frame, vnc);
     return vnc;
 }
@@ -191,6 +208,10 @@ void vnc_server_destroy(struct vnc_server *vnc)
     if (!vnc)
         return;
     display_remove_listener(vnc->display, vnc_frame, vnc);
+    if (vnc->thread) {
+        g_atomic_int_set(&vnc->stopping, 1);
+        g_thread_join(vnc->thread);
+    }
     rfbShutdownServer(vnc->screen, TRUE);
     rfbScreenCleanup(vnc->screen);
     g_free(vnc->passwords[0]);

@@ -1,9 +1,10 @@
 """Writes PNG screenshots of Vivarium's main windows into $VIVARIUM_SCREENSHOT_DIR.
 
-Run through scripts/screenshots.sh, which provides the X server and the fake
-engine. The library gets three machines: one running (its live thumbnail), one
-whose engine cannot start (its error), one powered off."""
+Run through scripts/screenshots.sh, which provides the X server and the real
+engine. The library gets three machines: the demo guest running (its live
+thumbnail), one whose engine cannot start (its error), one powered off."""
 import os
+import shutil
 import subprocess
 import time
 
@@ -16,8 +17,11 @@ os.makedirs(CONFIG_DIR, exist_ok=True)
 disk = os.path.join(WORK, "freedos.img")
 with open(disk, "wb") as f:
     f.truncate(64 << 20)
+floppy = os.path.join(WORK, "vivarium-demo.img")
+shutil.copyfile(os.environ["VIVARIUM_DEMO_FLOPPY"], floppy)
 machines = {
-    "freedos": "[Machine]\nName=FreeDOS 1.3\nMemory=32\nScaling=fit\n[Drives]\nHardDisk=%s\n" % disk,
+    "demo": "[Machine]\nName=Vivarium Demo\nMemory=16\nBootOrder=a\nScaling=fit\n"
+            "[Drives]\nFloppy=%s\n" % floppy,
     "win98": "[Machine]\nName=Windows 98\nMemory=128\n[Drives]\nHardDisk=%s\n" % disk,
     "broken": "[Machine]\nName=Old Linux\nMemory=64\n[Drives]\nHardDisk=%s/lost.img\n" % WORK,
 }
@@ -46,9 +50,9 @@ def shoot(node, name):
 process, app = start_app()
 library = find(app, "Vivarium", "frame")
 
-click(find(find(library, "FreeDOS 1.3", "panel"), "Start", "push button"))
-vm_window = find(app, "FreeDOS 1.3", "frame")
-time.sleep(1.5)
+click(find(find(library, "Vivarium Demo", "panel"), "Start", "push button"))
+vm_window = find(app, "Vivarium Demo", "frame", timeout=20)
+time.sleep(4)  # SeaBIOS boots the demo from the floppy
 find(vm_window, "Screen", "canvas").click()  # take the grab: the release hint shows
 time.sleep(0.5)
 shoot(vm_window, "screenshot-vm-window.png")

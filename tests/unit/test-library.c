@@ -58,10 +58,57 @@ static void test_library_create_empty(void)
     g_assert_cmpstr(viv_vm_get_id(first), ==, "my-pc");
     g_assert_cmpstr(viv_vm_get_id(second), ==, "my-pc-2");
     g_assert_true(viv_library_owns_disk(first));
+    g_assert_true(g_str_has_suffix(viv_vm_get_hard_disk(first), "/my-pc.qcow2"));
+    /* A qcow2 image (made by vivarium-img) whose header says 2 GiB, and which
+     * holds only its tables: well under a megabyte. */
+    g_autofree char *header = NULL;
+    gsize length = 0;
+    g_assert_true(g_file_get_contents(viv_vm_get_hard_disk(first), &header, &length, NULL));
+    g_assert_cmpuint(length, >=, 32);
+    g_assert_cmpmem(header, 4, "QFI\xfb", 4);
+    g_assert_cmpuint(GUINT64_FROM_BE(*(guint64 *)(header + 24)), ==, (guint64)2 << 30);
     g_assert_cmpint(g_stat(viv_vm_get_hard_disk(first), &info), ==, 0);
-    g_assert_cmpint(info.st_size, ==, (gint64)2 << 30);
-    /* Sparse: a 2 GiB image takes (almost) no blocks. */
-    g_assert_cmpint(info.st_blocks, <, 64);
+    g_assert_cmpint(info.st_size, <, 1 << 20);
+}
+
+/* A disk the tool refuses (too large for qcow2) fails with the tool's own
+ * words, and leaves neither a VM nor an image behind. */
+static void test_library_create_disk_refused(void)
+{
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(VivVm) vm =
+        viv_library_create(library, "Huge", VIV_INSTALL_EMPTY, NULL, 256, 1 << 19, &error);
+    g_autofree char *config = viv_library_config_dir();
+    g_autofree char *images = viv_library_images_dir();
+    g_autofree char *vm_path = g_build_filename(config, "huge.vm", NULL);
+    g_autofree char *disk_path = g_build_filename(images, "huge.qcow2", NULL);
+
+    g_assert_null(vm);
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_FAILED);
+    g_assert_nonnull(strstr(error->message, "disk size is too large"));
+    g_assert_false(g_file_test(vm_path, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(disk_path, G_FILE_TEST_EXISTS));
+    g_assert_cmpuint(g_list_model_get_n_items(viv_library_get_model(library)), ==, 0);
+}
+
+/* A missing tool is named in the error. */
+static void test_library_create_disk_tool_missing(void)
+{
+    g_autoptr(VivLibrary) library = viv_library_new();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *saved = g_strdup(g_getenv("VIVARIUM_IMG"));
+
+    g_setenv("VIVARIUM_IMG", "/nonexistent/vivarium-img", TRUE);
+    g_autoptr(VivVm) vm =
+        viv_library_create(library, "No Tool", VIV_INSTALL_EMPTY, NULL, 256, 1, &error);
+    if (saved != NULL)
+        g_setenv("VIVARIUM_IMG", saved, TRUE);
+    else
+        g_unsetenv("VIVARIUM_IMG");
+    g_assert_null(vm);
+    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_FAILED);
+    g_assert_nonnull(strstr(error->message, "/nonexistent/vivarium-img"));
 }
 
 static void test_library_create_missing_image(void)
@@ -177,6 +224,8 @@ int main(int argc, char **argv)
     g_test_add_func("/library/create-from-disk-image", test_library_create_from_disk_image);
     g_test_add_func("/library/create-empty", test_library_create_empty);
     g_test_add_func("/library/create-missing-image", test_library_create_missing_image);
+    g_test_add_func("/library/create-disk-refused", test_library_create_disk_refused);
+    g_test_add_func("/library/create-disk-tool-missing", test_library_create_disk_tool_missing);
     g_test_add_func("/library/engine-options", test_library_engine_options);
     g_test_add_func("/library/round-trip", test_library_round_trip);
     g_test_add_func("/library/delete", test_library_delete);
