@@ -504,7 +504,7 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     ioport_bus_init(&m->io);
     vclock_init(&m->clock);
 
-    if (config->ram_size < 1024 * 1024 || config->ram_size > 3072ull * 1024 * 1024) {
+    if (config->ram_size < MACHINE_RAM_MIN || config->ram_size > MACHINE_RAM_MAX) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "memory size must be between 1 MiB and 3072 MiB");
         goto fail;

@@ -40,6 +40,10 @@ struct drive_config {
     unsigned unit;
 };
 
+/* The guest RAM sizes the machine accepts: below 3 GiB, the PCI hole. */
+#define MACHINE_RAM_MIN (1ull << 20)
+#define MACHINE_RAM_MAX (3072ull << 20)
+
 struct machine_config {
     uint64_t ram_size;
     char *accel;     /* "auto", "kvm", "dbt", "interp" */

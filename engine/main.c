@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <glib-unix.h>
@@ -18,12 +19,14 @@
 #include "display/vnc.h"
 #include "machine.h"
 #include "monitor.h"
+#include "serial_input.h"
 #include "service.h"
 #include "snapshot_store.h"
 #include "viv-protocol.h"
 
 struct engine_options {
-    gint memory_mib;
+    gchar *memory;
+    uint64_t ram_size; /* --memory, parsed */
     gchar *accel;
     gchar *bios;
     gchar *kernel;
@@ -62,20 +65,154 @@ struct engine {
     struct snapshot_store *snapshots;
     GMainLoop *loop;
     int status;
-    const char *screenshot_path; /* --screenshot, also written on SIGUSR1 */
+    gchar *screenshot_path;            /* --screenshot, also written on SIGUSR1 */
+    struct serial_input *serial_input; /* COM1's input, or NULL */
 };
 
-static FILE *open_output(const char *spec, FILE *stdio_stream, GError **error)
+/* An output option's value: stdio, none or file:PATH. A bare path with a
+ * slash in it, the older form, still means a file; anything else (a word, a
+ * kind of output this engine does not have) is refused. */
+static bool output_spec_valid(const char *spec)
+{
+    return strcmp(spec, "stdio") == 0 || strcmp(spec, "none") == 0 ||
+           (g_str_has_prefix(spec, "file:") && spec[5]) ||
+           (!g_str_has_prefix(spec, "file:") && strchr(spec, '/'));
+}
+
+static const char *output_spec_path(const char *spec)
+{
+    return g_str_has_prefix(spec, "file:") ? spec + strlen("file:") : spec;
+}
+
+static FILE *open_output(const char *option, const char *spec, FILE *stdio_stream, GError **error)
 {
     if (!spec || strcmp(spec, "none") == 0)
         return NULL;
     if (strcmp(spec, "stdio") == 0)
         return stdio_stream;
-    FILE *f = fopen(spec, "w");
+    FILE *f = fopen(output_spec_path(spec), "w");
     if (!f)
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", spec,
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s %s: %s", option, spec,
                     g_strerror(errno));
     return f;
+}
+
+/* --memory SIZE: a whole number of MiB, or a size with a K, M, G or T
+ * suffix (powers of 1024) that comes to whole MiB. */
+static bool parse_memory_size(const char *text, uint64_t *bytes)
+{
+    char *end;
+    errno = 0;
+    guint64 value = g_ascii_strtoull(text, &end, 10);
+    if (end == text || errno != 0 || !g_ascii_isdigit(text[0]))
+        return false;
+    unsigned shift = 20;
+    switch (g_ascii_toupper(*end)) {
+    case 0:
+        break;
+    case 'K':
+        shift = 10;
+        break;
+    case 'M':
+        shift = 20;
+        break;
+    case 'G':
+        shift = 30;
+        break;
+    case 'T':
+        shift = 40;
+        break;
+    default:
+        return false;
+    }
+    if (*end && end[1] && g_ascii_strcasecmp(end + 1, "B") != 0 &&
+        g_ascii_strcasecmp(end + 1, "iB") != 0)
+        return false;
+    if (value > (UINT64_MAX >> shift))
+        value = UINT64_MAX >> shift; /* far beyond any limit: refused below */
+    *bytes = value << shift;
+    return true;
+}
+
+/* A file the machine will open for reading must be there now, so that a
+ * typo is refused before anything starts. */
+static bool check_input_file(const char *option, const char *path, GError **error)
+{
+    if (!path || access(path, R_OK) == 0)
+        return true;
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s %s: %s", option, path,
+                g_strerror(errno));
+    return false;
+}
+
+/* Refuses impossible option values with one line, before the machine is
+ * built; what only the machine can judge it refuses itself. */
+static bool validate_options(struct engine_options *opt, GError **error)
+{
+    if (!opt->memory)
+        opt->memory = g_strdup("128");
+    if (!parse_memory_size(opt->memory, &opt->ram_size) || opt->ram_size < MACHINE_RAM_MIN ||
+        opt->ram_size > MACHINE_RAM_MAX || opt->ram_size % MACHINE_RAM_MIN != 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--memory %s: give whole MiB from %llu to %llu (e.g. 128, 512M, 2G)",
+                    opt->memory, MACHINE_RAM_MIN >> 20, MACHINE_RAM_MAX >> 20);
+        return false;
+    }
+    static const char *const accels[] = {"auto", "kvm", "dbt", "interp"};
+    bool accel_known = !opt->accel;
+    for (size_t i = 0; i < G_N_ELEMENTS(accels) && !accel_known; i++)
+        accel_known = strcmp(opt->accel, accels[i]) == 0;
+    if (!accel_known) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--accel %s: use auto, kvm, dbt or interp", opt->accel);
+        return false;
+    }
+    if (opt->boot && (!*opt->boot || strspn(opt->boot, "abcd") != strlen(opt->boot))) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--boot %s: use the drive letters a, b (floppies), c (hard disk) and d "
+                    "(CD-ROM)",
+                    opt->boot);
+        return false;
+    }
+    if (opt->timeout_seconds < 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--timeout %d: give a number of seconds (0: no limit)", opt->timeout_seconds);
+        return false;
+    }
+    const struct {
+        const char *option, *value;
+    } outputs[] = {
+        {"--serial", opt->serial},
+        {"--debugcon", opt->debugcon},
+        {"--firmware-log", opt->firmware_log},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(outputs); i++) {
+        if (outputs[i].value && !output_spec_valid(outputs[i].value)) {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "%s %s: use stdio, none or file:PATH", outputs[i].option, outputs[i].value);
+            return false;
+        }
+    }
+    if (opt->monitor && strcmp(opt->monitor, "stdio") != 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--monitor %s: only stdio is supported", opt->monitor);
+        return false;
+    }
+    const struct {
+        const char *option, *path;
+    } inputs[] = {
+        {"--bios", opt->bios},     {"--kernel", opt->kernel},
+        {"--initrd", opt->initrd}, {"--vgabios", opt->vgabios},
+        {"--hda", opt->hd[0]},     {"--hdb", opt->hd[1]},
+        {"--hdc", opt->hd[2]},     {"--hdd", opt->hd[3]},
+        {"--cdrom", opt->cdrom},   {"--fda", opt->fd[0]},
+        {"--fdb", opt->fd[1]},     {"--vnc-password-file", opt->vnc_password_file},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(inputs); i++) {
+        if (!check_input_file(inputs[i].option, inputs[i].path, error))
+            return false;
+    }
+    return true;
 }
 
 static gboolean quit_main_loop_cb(gpointer loop)
@@ -123,14 +260,8 @@ static bool start_front_ends(struct front_ends *front, struct machine *m,
         if (!front->service)
             return false;
     }
-    if (opt->monitor) {
-        if (strcmp(opt->monitor, "stdio") != 0) {
-            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                        "--monitor %s: only stdio is supported", opt->monitor);
-            return false;
-        }
+    if (opt->monitor) /* its value was checked with the other options */
         front->monitor = monitor_create(m, snapshots);
-    }
     if (opt->vnc) {
         gchar *password = NULL;
         if (opt->vnc_password_file &&
@@ -196,6 +327,26 @@ static gboolean screenshot_signal_cb(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+static void drain_serial_input(struct machine *m, void *data)
+{
+    (void)m;
+    serial_input_drain(data);
+}
+
+/* Queued serial input waits for the vCPU thread, which owns the UART. */
+static void wake_serial_input(void *data)
+{
+    struct engine *engine = data;
+    machine_post(engine->machine, drain_serial_input, engine->serial_input);
+}
+
+static gboolean interrupt_signal_cb(gpointer data)
+{
+    struct engine *engine = data;
+    machine_post(engine->machine, machine_work_quit, NULL);
+    return G_SOURCE_CONTINUE;
+}
+
 static void close_output(FILE *f)
 {
     if (f && f != stdout && f != stderr)
@@ -204,19 +355,33 @@ static void close_output(FILE *f)
 
 static void free_options(struct engine_options *opt)
 {
-    gchar **strings[] = {&opt->accel,         &opt->bios,
-                         &opt->kernel,        &opt->initrd,
-                         &opt->append,        &opt->vgabios,
-                         &opt->screenshot,    &opt->display,
-                         &opt->vnc,           &opt->vnc_password_file,
-                         &opt->audio,         &opt->boot,
-                         &opt->name,          &opt->monitor,
-                         &opt->snapshot_dir,  &opt->serial,
-                         &opt->debugcon,      &opt->firmware_log,
-                         &opt->cdrom,         &opt->hd[0],
-                         &opt->hd[1],         &opt->hd[2],
-                         &opt->hd[3],         &opt->fd[0],
-                         &opt->fd[1],         &opt->load_snapshot,
+    gchar **strings[] = {&opt->memory,
+                         &opt->accel,
+                         &opt->bios,
+                         &opt->kernel,
+                         &opt->initrd,
+                         &opt->append,
+                         &opt->vgabios,
+                         &opt->screenshot,
+                         &opt->display,
+                         &opt->vnc,
+                         &opt->vnc_password_file,
+                         &opt->audio,
+                         &opt->boot,
+                         &opt->name,
+                         &opt->monitor,
+                         &opt->snapshot_dir,
+                         &opt->serial,
+                         &opt->debugcon,
+                         &opt->firmware_log,
+                         &opt->cdrom,
+                         &opt->hd[0],
+                         &opt->hd[1],
+                         &opt->hd[2],
+                         &opt->hd[3],
+                         &opt->fd[0],
+                         &opt->fd[1],
+                         &opt->load_snapshot,
                          &opt->list_snapshots};
     for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
         g_clear_pointer(strings[i], g_free);
@@ -284,11 +449,16 @@ static int list_snapshots(const char *dir)
 static int run_engine(struct engine_options *opt, struct machine_config *config)
 {
     GError *error = NULL;
-    config->ram_size = (uint64_t)(opt->memory_mib > 0 ? opt->memory_mib : 0) << 20;
-    config->accel = opt->accel;
     /* Defaults live in the options, so that freeing the options frees all. */
     if (!opt->bios)
         opt->bios = g_strdup("/usr/share/seabios/bios.bin");
+    if (!validate_options(opt, &error)) {
+        fprintf(stderr, "vivarium-engine: %s\n", error->message);
+        g_error_free(error);
+        return MACHINE_EXIT_USAGE;
+    }
+    config->ram_size = opt->ram_size;
+    config->accel = opt->accel;
     if (!opt->name)
         opt->name = g_strdup("Vivarium");
     if (opt->no_sound) {
@@ -335,12 +505,13 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
                 (struct drive_config){.kind = DRIVE_FLOPPY, .path = opt->fd[i], .unit = i};
     }
     const char *default_out = opt->headless ? "stdio" : "none";
-    config->serial_out = open_output(opt->serial ? opt->serial : default_out, stdout, &error);
+    const char *serial = opt->serial ? opt->serial : default_out;
+    config->serial_out = open_output("--serial", serial, stdout, &error);
     if (!error)
         config->debugcon_out =
-            open_output(opt->debugcon ? opt->debugcon : default_out, stdout, &error);
+            open_output("--debugcon", opt->debugcon ? opt->debugcon : default_out, stdout, &error);
     if (!error)
-        config->firmware_log = open_output(opt->firmware_log, stdout, &error);
+        config->firmware_log = open_output("--firmware-log", opt->firmware_log, stdout, &error);
     if (error) {
         fprintf(stderr, "vivarium-engine: %s\n", error->message);
         return MACHINE_EXIT_USAGE;
@@ -370,6 +541,22 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
         return MACHINE_EXIT_USAGE;
     }
 
+    /* COM1's input: standard input with --serial stdio, unless the
+     * monitor owns it; then the monitor's serial command feeds COM1. */
+    struct serial_input *serial_in = NULL;
+    guint interrupt_signal = 0;
+    if (strcmp(serial, "none") != 0 && (strcmp(serial, "stdio") == 0 || front.monitor)) {
+        serial_in = serial_input_create(engine.machine->serial[0], wake_serial_input, &engine);
+        engine.serial_input = serial_in;
+        if (front.monitor) {
+            monitor_set_serial_input(front.monitor, serial_in);
+        } else if (serial_input_watch_fd(serial_in, STDIN_FILENO)) {
+            /* The terminal is in raw mode: Ctrl-C must end the run through
+             * the normal path, which restores it. */
+            interrupt_signal = g_unix_signal_add(SIGINT, interrupt_signal_cb, &engine);
+        }
+    }
+
     engine.loop = g_main_loop_new(NULL, FALSE);
     if (opt->timeout_seconds > 0)
         g_timeout_add_seconds((guint)opt->timeout_seconds, timeout_cb, &engine);
@@ -382,7 +569,9 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
     g_main_loop_run(engine.loop);
     g_thread_join(vcpu);
     g_clear_handle_id(&screenshot_signal, g_source_remove);
+    g_clear_handle_id(&interrupt_signal, g_source_remove);
     stop_front_ends(&front);
+    serial_input_destroy(serial_in);
 
     if (opt->dump_state)
         machine_dump_state(engine.machine, stderr);
@@ -405,14 +594,13 @@ static int run_engine(struct engine_options *opt, struct machine_config *config)
 int main(int argc, char **argv)
 {
     struct engine_options opt = {
-        .memory_mib = 128,
         .dbus_fd = -1,
         .serial = NULL,
         .debugcon = NULL,
     };
     GOptionEntry entries[] = {
-        {"memory", 'm', 0, G_OPTION_ARG_INT, &opt.memory_mib, "Guest RAM in MiB (default 128)",
-         "MIB"},
+        {"memory", 'm', 0, G_OPTION_ARG_STRING, &opt.memory,
+         "Guest RAM: MiB, or with a K, M, G suffix (default 128, at most 3G)", "SIZE"},
         {"accel", 0, 0, G_OPTION_ARG_STRING, &opt.accel, "CPU backend: auto, kvm, dbt or interp",
          "NAME"},
         {"bios", 0, 0, G_OPTION_ARG_FILENAME, &opt.bios,
@@ -444,7 +632,9 @@ int main(int argc, char **argv)
         {"boot", 0, 0, G_OPTION_ARG_STRING, &opt.boot,
          "Boot order for the firmware: a floppy, c hard disk, d CD-ROM (default cad)", "ORDER"},
         {"monitor", 0, 0, G_OPTION_ARG_STRING, &opt.monitor,
-         "Read control commands (type, key, text, screendump, info, quit) from stdio", "stdio"},
+         "Read control commands (type, key, serial, text, screendump, info, quit) from stdio; "
+         "COM1's input then comes from the serial command",
+         "stdio"},
         {"no-sound", 0, 0, G_OPTION_ARG_NONE, &opt.no_sound, "The same as --audio none", NULL},
         {"dbus-fd", 0, 0, G_OPTION_ARG_INT, &opt.dbus_fd,
          "Serve the app's D-Bus interfaces on this connected socket; the machine waits, "
@@ -461,11 +651,13 @@ int main(int argc, char **argv)
         {"name", 0, 0, G_OPTION_ARG_STRING, &opt.name,
          "The VM's name, for window titles and the sound stream", "NAME"},
         {"serial", 0, 0, G_OPTION_ARG_STRING, &opt.serial,
-         "COM1 output: stdio, none or a file (default stdio when headless)", "WHERE"},
+         "COM1: stdio (output to stdout, input from stdin), none, or file:PATH for its output "
+         "(default stdio when headless)",
+         "WHERE"},
         {"debugcon", 0, 0, G_OPTION_ARG_STRING, &opt.debugcon,
-         "Port 0xe9 output: stdio, none or a file (default stdio when headless)", "WHERE"},
+         "Port 0xe9 output: stdio, none or file:PATH (default stdio when headless)", "WHERE"},
         {"firmware-log", 0, 0, G_OPTION_ARG_STRING, &opt.firmware_log,
-         "SeaBIOS's log (port 0x402): stdio, none or a file (default none)", "WHERE"},
+         "SeaBIOS's log (port 0x402): stdio, none or file:PATH (default none)", "WHERE"},
         {"no-reboot", 0, 0, G_OPTION_ARG_NONE, &opt.no_reboot,
          "Exit instead of resetting on a triple fault or reset request", NULL},
         {"trace", 0, 0, G_OPTION_ARG_NONE, &opt.trace,
@@ -495,6 +687,14 @@ int main(int argc, char **argv)
         return MACHINE_EXIT_USAGE;
     }
     g_option_context_free(context);
+    if (argc > 1) {
+        fprintf(stderr,
+                "vivarium-engine: unexpected argument '%s' (images go with --hda, "
+                "--cdrom, --fda...)\n",
+                argv[1]);
+        free_options(&opt);
+        return MACHINE_EXIT_USAGE;
+    }
 
     struct machine_config config = {0};
     int status =

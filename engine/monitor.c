@@ -7,6 +7,9 @@
  *   type TEXT            type TEXT on the PS/2 keyboard (\n Enter, \t Tab,
  *                        \b Backspace, \e Escape, \\ a backslash)
  *   key COMBO            press and release keys together: ctrl-alt-delete
+ *   serial TEXT          send TEXT to COM1's receiver, with the escapes of
+ *                        type plus \r; standard input belongs to the
+ *                        monitor, so this is how COM1 gets input here
  *   screendump FILE      write the screen as PNG
  *   info                 the run state, the CPU backend and the CPU's registers
  *   savevm NAME          take a snapshot named NAME (replacing one of that name)
@@ -31,6 +34,7 @@
 #include "display/keymap.h"
 #include "machine.h"
 #include "snapshot_store.h"
+#include "serial_input.h"
 
 #define MONITOR_KEY_INTERVAL_MS 30
 
@@ -46,7 +50,8 @@ struct monitor {
     guint watch;
     GArray *pending_keys; /* struct key_stroke, still to send */
     guint key_timer;
-    bool busy; /* a command is still running (typing) */
+    bool busy;                   /* a command is still running (typing) */
+    struct serial_input *serial; /* COM1's input, or NULL */
 };
 
 static void reply(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -143,6 +148,26 @@ static bool parse_type(struct monitor *mon, const char *text)
         }
     }
     return true;
+}
+
+/* The text of a serial command as bytes, its escapes resolved. */
+static GByteArray *parse_serial_text(const char *text)
+{
+    GByteArray *bytes = g_byte_array_new();
+    for (const char *p = text; *p; p++) {
+        uint8_t c = (uint8_t)*p;
+        if (*p == '\\' && p[1]) {
+            p++;
+            c = *p == 'n'   ? '\n'
+                : *p == 'r' ? '\r'
+                : *p == 't' ? '\t'
+                : *p == 'b' ? '\b'
+                : *p == 'e' ? 0x1b
+                            : (uint8_t)*p;
+        }
+        g_byte_array_append(bytes, &c, 1);
+    }
+    return bytes;
 }
 
 static unsigned key_by_name(const char *name)
@@ -333,6 +358,15 @@ static void execute(struct monitor *mon, const char *line)
     } else if (strcmp(command, "key") == 0) {
         if (parse_combo(mon, arg))
             start_typing(mon);
+    } else if (strcmp(command, "serial") == 0) {
+        if (mon->serial) {
+            GByteArray *bytes = parse_serial_text(arg);
+            serial_input_push(mon->serial, bytes->data, bytes->len);
+            g_byte_array_unref(bytes);
+            reply("ok");
+        } else {
+            reply("error: COM1 takes no input (--serial none)");
+        }
     } else if (strcmp(command, "text") == 0) {
         machine_post(mon->machine, print_text, NULL);
     } else if (strcmp(command, "screendump") == 0 && *arg) {
@@ -350,8 +384,8 @@ static void execute(struct monitor *mon, const char *line)
     } else if (strcmp(command, "quit") == 0) {
         machine_post(mon->machine, machine_work_quit, NULL);
     } else if (*command) {
-        reply("error: unknown command '%s' (text, type, key, screendump, info, savevm, loadvm, "
-              "delvm, quit)",
+        reply("error: unknown command '%s' (text, type, key, serial, screendump, info, savevm, "
+              "loadvm, delvm, quit)",
               command);
     }
     g_free(command);
@@ -385,6 +419,11 @@ struct monitor *monitor_create(struct machine *m, struct snapshot_store *snapsho
     mon->channel = g_io_channel_unix_new(0);
     mon->watch = g_io_add_watch(mon->channel, G_IO_IN | G_IO_HUP, input_ready, mon);
     return mon;
+}
+
+void monitor_set_serial_input(struct monitor *mon, struct serial_input *serial)
+{
+    mon->serial = serial;
 }
 
 void monitor_destroy(struct monitor *mon)

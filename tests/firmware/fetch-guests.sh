@@ -1,15 +1,18 @@
 #!/bin/bash
 # Fetches the real guests the firmware tests boot, from Debian's archive, and
-# builds what is made from them (a busybox initramfs, an ISOLINUX CD). Nothing
+# builds what is made from them (a busybox initramfs, an ISOLINUX CD, a
+# SYSLINUX hard disk). Nothing
 # here is committed: everything lands in the cache folder given as $1
 # (default: $XDG_CACHE_HOME/vivarium-guests). Safe to re-run; it only fetches
 # what is missing. Prints the cache folder on success.
 #
 # Needs (installed by scripts/install-deps.sh --test): dpkg-dev tools, cpio,
-# xorriso, isolinux, syslinux-common.
+# xorriso, mtools. The syslinux packages come from the archive like the guests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/vivarium-guests}
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd) # the steps below change folder
 mkdir -p "$cache/debs" "$cache/x"
 # Tests running side by side share one cache: one fetches, the others wait.
 exec 9>"$cache/.lock"
@@ -53,6 +56,7 @@ fetch busybox-static:i386 busybox
 fetch memtest86+ memtest86
 fetch syslinux-common syslinux-common
 fetch isolinux isolinux
+fetch syslinux syslinux
 
 vmlinuz=$(ls "$cache"/x/linux/boot/vmlinuz-* | head -n1)
 ln -sf "$vmlinuz" "$cache/vmlinuz-686"
@@ -71,7 +75,8 @@ if [ ! -f "$cache/initramfs.cpio.gz" ] || [ "$here/initramfs-init" -nt "$cache/i
     rm -rf "$root"
 fi
 
-if [ ! -f "$cache/isolinux.iso" ] && command -v xorriso >/dev/null; then
+if { [ ! -f "$cache/isolinux.iso" ] || [ "$cache/initramfs.cpio.gz" -nt "$cache/isolinux.iso" ] ||
+     [ "$here/isolinux.cfg" -nt "$cache/isolinux.iso" ]; } && command -v xorriso >/dev/null; then
     iso=$(mktemp -d)
     mkdir -p "$iso/isolinux" "$iso/boot"
     modules="$cache/x/syslinux-common/usr/lib/syslinux/modules/bios"
@@ -85,5 +90,34 @@ if [ ! -f "$cache/isolinux.iso" ] && command -v xorriso >/dev/null; then
         -boot-info-table -V VIVARIUM "$iso"
     mv "$cache/isolinux.iso.tmp" "$cache/isolinux.iso"
     rm -rf "$iso"
+fi
+# A hard disk as an installer leaves one: an MBR (syslinux's mbr.bin) with
+# one active FAT16 partition from 1 MiB holding SYSLINUX, the kernel and the
+# initramfs. Built on the image file with mtools and syslinux's mtools
+# installer: no loop device, no root.
+le32() { # the four little-endian bytes of $1, for printf
+    printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) \
+        $(($1 >> 16 & 255)) $(($1 >> 24 & 255))
+}
+disk="$cache/linux-disk.img"
+if [ ! -f "$disk" ] || [ "$cache/initramfs.cpio.gz" -nt "$disk" ] ||
+   [ "$here/syslinux.cfg" -nt "$disk" ]; then
+    tmp="$disk.tmp"
+    sectors=$((32 * 2048)) start=2048
+    rm -f "$tmp"
+    truncate -s $((sectors * 512)) "$tmp"
+    dd if="$cache/x/syslinux-common/usr/lib/syslinux/mbr/mbr.bin" of="$tmp" conv=notrunc status=none
+    # The partition entry: active, type 0x0e (FAT16, LBA), CHS fields
+    # marked "use LBA"; then the boot signature.
+    printf "\x80\xfe\xff\xff\x0e\xfe\xff\xff$(le32 $start)$(le32 $((sectors - start)))" |
+        dd of="$tmp" bs=1 seek=446 conv=notrunc status=none
+    printf '\x55\xaa' | dd of="$tmp" bs=1 seek=510 conv=notrunc status=none
+    part="$tmp@@$((start * 512))"
+    mformat -i "$part" -T $((sectors - start)) -h 16 -s 63 -H $start -v VIVARIUM ::
+    "$cache/x/syslinux/usr/bin/syslinux" --offset $((start * 512)) --install "$tmp"
+    mcopy -i "$part" "$here/syslinux.cfg" ::/syslinux.cfg
+    mcopy -i "$part" "$vmlinuz" ::/vmlinuz
+    mcopy -i "$part" "$cache/initramfs.cpio.gz" ::/initrd.gz
+    mv "$tmp" "$disk"
 fi
 echo "$cache" >&2

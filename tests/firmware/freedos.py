@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """FreeDOS boots from a floppy or the hard disk image in ../shared/guests/freedos
-to its prompt, and runs commands typed on the PS/2 keyboard (VER, DIR and,
-from the disk, the ATTRIB program).
+to its prompt, and runs commands typed on the PS/2 keyboard (VER, DIR, the
+shell's MEMORY and, from the disk, the ATTRIB program). None of the shared
+images carries MEM.EXE (see docs/COMPATIBILITY.md); FreeCOM's built-in MEMORY
+shows the memory it manages instead.
 Usage: freedos.py ENGINE ACCEL (floppy IMAGE | disk IMAGE.gz) WORKDIR"""
 import gzip
 import os
@@ -38,10 +40,12 @@ def test():
         guest.type("cls\\n")
         guest.type("dir\\n")
         guest.wait_text(r"bytes free", timeout=60)
+        guest.type("cls\\n")
+        guest.type("memory\\n")
+        guest.wait_text(r"Environment segment *: max +\d+ bytes; free +\d+ bytes", timeout=60)
         if kind == "disk":
-            # An external program from the disk. (The shared images carry no
-            # MEM: the floppies hold only the kernel and the shell, the disk
-            # a few FreeDOS utilities in \FDOS.)
+            # An external program from the disk (\FDOS holds a few FreeDOS
+            # utilities; MEM is not among them).
             guest.type("cls\\n")
             guest.type(r"\\fdos\\attrib \\autoexec.bat\n")
             guest.wait_text(r"\[-*A\] \\AUTOEXEC\.BAT", timeout=60)

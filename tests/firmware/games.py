@@ -23,6 +23,10 @@ EXPECTED = {
     "basic": ("text", r"(?m)^>"),
     "snake": ("text", r"Score"),
     "rogue": ("text", r"\d+ +\d+"),
+    # Minesweeper's hidden field: 40x25 cells of '.', black on green with
+    # the attribute's bit 7 set, which blinks the dots (VGA's default
+    # blink mode; QEMU shows a bright background instead).
+    "mine": ("text", r"\A(\.{40}\n){24}\.{40}\Z"),
     "cubicdoom": ("graphics", (320, 200), 2),
     "floppybird": ("graphics", (320, 200), 8),
 }

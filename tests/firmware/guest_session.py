@@ -19,7 +19,8 @@ class GuestSession:
     def __init__(self, engine, args, serial_log=None, timeout=300):
         self.serial_log = serial_log
         cmd = [engine, "--headless", "--monitor", "stdio", "--debugcon", "none",
-               "--serial", serial_log or "none", "--timeout", str(timeout)] + list(args)
+               "--serial", "file:" + serial_log if serial_log else "none",
+               "--timeout", str(timeout)] + list(args)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
         self.lines = queue.Queue()
@@ -97,6 +98,11 @@ class GuestSession:
         raise GuestError(f"'{pattern}' did not appear on the serial port within {timeout}s; "
                          f"its last lines:\n" + "\n".join(content.splitlines()[-15:]))
 
+    def send_serial(self, text):
+        """Sends text to COM1's receiver through the monitor's serial
+        command (with its escapes: \\n, \\r, ...)."""
+        self.command("serial " + text)
+
     def type(self, text):
         self.command("type " + text, timeout=120)
 
@@ -110,6 +116,67 @@ class GuestSession:
                 self.proc.stdin.flush()
                 self.proc.wait(timeout=30)
             except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+        return self.proc.returncode
+
+
+class SerialConsole:
+    """One vivarium-engine run with --serial stdio and no monitor: the
+    test writes to COM1's receiver through the engine's standard input and
+    reads COM1's output from its standard output."""
+
+    def __init__(self, engine, args, timeout=300):
+        cmd = [engine, "--headless", "--serial", "stdio", "--debugcon", "none",
+               "--timeout", str(timeout)] + list(args)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.output = bytearray()
+        self.lock = threading.Lock()
+        self.stderr = []
+        threading.Thread(target=self._pump, daemon=True).start()
+        threading.Thread(target=self._collect_stderr, daemon=True).start()
+
+    def _pump(self):
+        while True:
+            chunk = self.proc.stdout.read1(4096)
+            if not chunk:
+                break
+            with self.lock:
+                self.output += chunk
+
+    def _collect_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.decode(errors="replace").rstrip("\n"))
+
+    def text(self):
+        with self.lock:
+            return self.output.decode(errors="replace")
+
+    def wait(self, pattern, timeout=60, since=0):
+        """Waits until COM1's output from offset since matches; returns the
+        offset of the match's end."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.compile(pattern).search(self.text(), since)
+            if m:
+                return m.end()
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        raise GuestError(f"'{pattern}' did not appear on COM1 within {timeout}s; its last "
+                         "lines:\n" + "\n".join(self.text().splitlines()[-15:]) +
+                         "\n" + "\n".join(self.stderr))
+
+    def write(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
                 self.proc.kill()
         return self.proc.returncode
 

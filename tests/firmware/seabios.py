@@ -13,7 +13,7 @@ log = os.path.join(workdir, f"seabios-{accel}.log")
 
 
 def test():
-    guest = GuestSession(engine, ["--accel", accel, "--boot", "c", "--firmware-log", log])
+    guest = GuestSession(engine, ["--accel", accel, "--boot", "c", "--firmware-log", "file:" + log])
     try:
         guest.wait_text(r"SeaBIOS \(version", timeout=60)
         guest.wait_text(r"No bootable device", timeout=60)
