@@ -494,13 +494,20 @@ static bool check_snapshot_store(struct service *service, GDBusMethodInvocation 
     return false;
 }
 
+/* The store's messages are clauses, as the monitor prints them after
+ * "error: "; D-Bus errors are read by a person as sentences. */
 static void return_store_error(struct service_call *call, GError *error)
 {
+    const char *clause = error->message;
+    gchar *sentence =
+        g_strdup_printf("%c%s%s", g_ascii_toupper(clause[0]), clause[0] ? clause + 1 : "",
+                        g_str_has_suffix(clause, ".") ? "" : ".");
     call_return_error(call,
                       g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
                           ? VIV_DBUS_ERROR_NOT_FOUND
                           : VIV_DBUS_ERROR_FAILED,
-                      error->message);
+                      sentence);
+    g_free(sentence);
     g_error_free(error);
 }
 
