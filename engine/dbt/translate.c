@@ -61,6 +61,11 @@
                offsetof(struct x86_segment, base)))
 #define OFF_SEG_END(w, s) ((int32_t)(offsetof(struct dbt, seg_end) + ((w)*X86_NR_SREGS + (s)) * 8))
 
+#define OFF_FTLB(field)                                                                            \
+    ((int32_t)(offsetof(struct dbt, ftlb) + offsetof(struct dbt_ftlb_entry, field)))
+
+_Static_assert(sizeof(struct dbt_ftlb_entry) == 32, "the fast path indexes 32-byte entries");
+_Static_assert(DBT_FTLB_BITS == 32 - 22, "R15D holds 32 - DBT_FTLB_BITS");
 _Static_assert(sizeof(struct interp_tlb_entry) == 24, "the fast path indexes 24-byte TLB entries");
 
 #define FLAGS_ALL                                                                                  \
@@ -455,10 +460,178 @@ static void patch_slow(struct tctx *t, uint8_t **slow)
         emit_patch(&t->e, slow[k], t->e.p);
 }
 
+/* Whether an access through segment seg may take the flat fast path: the
+ * block runs with ES, SS and DS flat (DBT_MODE_FLAT), so the offset is the
+ * linear address and no limit or rights check applies. */
+static bool flat_access(const struct tctx *t, unsigned seg)
+{
+    return (t->flags & DBT_MODE_FLAT) && (seg == S_ES || seg == S_SS || seg == S_DS);
+}
+
+/* The flat fast path of an access at offset ESI (the linear address),
+ * written without an instruction that changes the host's flags, so dirty
+ * guest flags stay in RFLAGS across it: the fast TLB entry of the first
+ * byte's page must carry the last byte's page as its tag (the tag check
+ * is a subtraction by NOT and LEA, a shift by SHRX and JRCXZ). Leaves the
+ * host address in RCX + RSI and returns the jump to patch to the slow
+ * path. */
+static uint8_t *emit_flat_lookup(struct tctx *t, unsigned size, bool write)
+{
+    struct emitter *e = &t->e;
+    emit8(e, 0x8d); /* lea ecx, [rsi + size - 1]: the last byte */
+    emit8(e, 0x4e);
+    emit8(e, (uint8_t)(size - 1));
+    /* edx = index = (linear >> 12) % DBT_FTLB_SIZE; ebp = 12, r15d = 22 */
+    emit_shiftx(e, false, false, H_RDX, H_RSI, H_RBP);
+    emit_shiftx(e, true, false, H_RDX, H_RDX, H_R15);
+    emit_shiftx(e, false, false, H_RDX, H_RDX, H_R15);
+    emit8(e, 0x8d); /* lea edx, [rdx * 4]: entries are 32 bytes, indexed * 8 */
+    emit8(e, 0x14);
+    emit8(e, 0x95);
+    emit32(e, 0);
+    emit8(e, 0x4c); /* mov r10, [entry.tag] */
+    emit8(e, 0x8b);
+    emit_modrm_rbx_index8(e, H_R10, H_RDX, write ? OFF_FTLB(write_tag) : OFF_FTLB(read_tag));
+    emit8(e, 0x49); /* not r10 */
+    emit8(e, 0xf7);
+    emit8(e, 0xd2);
+    emit8(e, 0x4a); /* lea rcx, [rcx + r10 + 1]: last - tag */
+    emit8(e, 0x8d);
+    emit8(e, 0x4c);
+    emit8(e, 0x11);
+    emit8(e, 0x01);
+    emit_shiftx(e, false, true, H_RCX, H_RCX, H_RBP);
+    emit8(e, 0xe3); /* jrcxz hit */
+    emit8(e, 5);
+    uint8_t *slow = emit_jmp_fwd(e);
+    emit8(e, 0x48); /* mov rcx, [entry.addend] */
+    emit8(e, 0x8b);
+    emit_modrm_rbx_index8(e, H_RCX, H_RDX, OFF_FTLB(addend));
+    if (write) {
+        emit8(e, 0x4c); /* mov r10, [entry.dirty] */
+        emit8(e, 0x8b);
+        emit_modrm_rbx_index8(e, H_R10, H_RDX, OFF_FTLB(dirty));
+        emit8(e, 0x41); /* mov byte [r10], MEMORY_DIRTY_ALL */
+        emit8(e, 0xc6);
+        emit8(e, 0x02);
+        emit8(e, MEMORY_DIRTY_ALL);
+    }
+    return slow;
+}
+
+/* The slow path's call of a helper from flat code: the guest flags RFLAGS
+ * holds survive the call (saved on the host stack, the dirty ones also
+ * stored to EFLAGS so a fault sees them). Emits the part before the call
+ * (returning whether flags were saved); emit_flat_helper_end the part
+ * after. */
+static bool emit_flat_helper_begin(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    if (!t->host_valid)
+        return false;
+    emit8(e, 0x9c); /* pushfq */
+    if (t->dirty) {
+        emit8(e, 0x4c); /* mov r10, [rsp] */
+        emit8(e, 0x8b);
+        emit8(e, 0x14);
+        emit8(e, 0x24);
+        emit8(e, 0x41); /* and r10d, dirty */
+        emit8(e, 0x81);
+        emit8(e, 0xe2);
+        emit32(e, t->dirty);
+        emit_load(e, H_R11, OFF_EFLAGS, 4);
+        emit8(e, 0x41); /* and r11d, ~dirty */
+        emit8(e, 0x81);
+        emit8(e, 0xe3);
+        emit32(e, ~t->dirty);
+        emit8(e, 0x45); /* or r11d, r10d */
+        emit8(e, 0x09);
+        emit8(e, 0xd3);
+        emit_store(e, H_R11, OFF_EFLAGS, 4);
+    }
+    emit8(e, 0x48); /* sub rsp, 8 */
+    emit8(e, 0x83);
+    emit8(e, 0xec);
+    emit8(e, 8);
+    return true;
+}
+
+static void emit_flat_helper_end(struct tctx *t, bool saved)
+{
+    struct emitter *e = &t->e;
+    if (!saved)
+        return;
+    emit8(e, 0x48); /* add rsp, 8 */
+    emit8(e, 0x83);
+    emit8(e, 0xc4);
+    emit8(e, 8);
+    emit8(e, 0x9d); /* popfq */
+}
+
+static void emit_flat_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+{
+    struct emitter *e = &t->e;
+    uint8_t *slow = emit_flat_lookup(t, size, false);
+    if (size == 4) {
+        emit8(e, 0x8b); /* mov eax, [rcx + rsi] */
+    } else {
+        emit8(e, 0x0f); /* movzx eax, byte/word [rcx + rsi] */
+        emit8(e, size == 2 ? 0xb7 : 0xb6);
+    }
+    emit8(e, 0x04);
+    emit8(e, 0x31);
+    uint8_t *done = emit_jmp_fwd(e);
+    emit_patch(e, slow, e->p);
+    bool saved = emit_flat_helper_begin(t);
+    emit_mov_imm(e, H_RDX, mem_info(t->z, o, size));
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_load);
+    emit_flat_helper_end(t, saved);
+    emit_patch(e, done, e->p);
+}
+
+/* Stores R8D; leaves the block after the instruction if the slow path's
+ * store hit the running block's code or changed the memory map. */
+static void emit_flat_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+{
+    struct emitter *e = &t->e;
+    uint8_t *slow = emit_flat_lookup(t, size, true);
+    emit_opsize(e, size);
+    emit8(e, 0x44); /* mov [rcx + rsi], r8d/r8w/r8b */
+    emit8(e, size == 1 ? 0x88 : 0x89);
+    emit8(e, 0x04);
+    emit8(e, 0x31);
+    uint8_t *done = emit_jmp_fwd(e);
+    emit_patch(e, slow, e->p);
+    bool saved = emit_flat_helper_begin(t);
+    emit_mov_imm(e, H_RDX, mem_info(t->z, o, size));
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_store);
+    emit_test_eax(e);
+    uint8_t *stay = emit_jcc_fwd(e, CC_E);
+    if (saved) {
+        emit8(e, 0x48); /* add rsp, 16 */
+        emit8(e, 0x83);
+        emit8(e, 0xc4);
+        emit8(e, 16);
+    }
+    emit_store_imm32(e, OFF_EIP, t->next);
+    emit_jmp_to(e, t->d->epilogue);
+    emit_patch(e, stay, e->p);
+    emit_flat_helper_end(t, saved);
+    emit_patch(e, done, e->p);
+}
+
 /* Loads the memory operand whose offset is in ESI into EAX. */
 static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
     struct emitter *e = &t->e;
+    if (flat_access(t, operand_segment(t->z, o))) {
+        emit_flat_load(t, o, size);
+        return;
+    }
     flush_flags(t);
     uint8_t *slow[5];
     emit_fast_lookup(t, operand_segment(t->z, o), size, false, slow);
@@ -530,6 +703,10 @@ static void emit_exit_if_eax(struct tctx *t)
 
 static void emit_mem_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
+    if (flat_access(t, operand_segment(t->z, o))) {
+        emit_flat_store(t, o, size);
+        return;
+    }
     emit_mem_store_only(t, o, size);
     emit_exit_if_smc(t);
 }
@@ -621,6 +798,9 @@ static bool begin_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned s
     if (is_mem(dst)) {
         if (!mem_ok(dst))
             return false;
+        /* end_rmw's store must find EFLAGS as it was before the
+         * instruction, should it fault. */
+        flush_flags(t);
         emit_ea(t, dst);
         emit_mov_reg(&t->e, H_R12, H_RSI);
         emit_mem_load(t, dst, size);
