@@ -165,6 +165,7 @@ void dbt_cache_flush(struct dbt *d)
     d->nr_blocks = 0;
     d->buffer_used = d->buffer + 64;
     d->chain_site = 0;
+    dbt_jc_flush(d);
     d->flush_count++;
     d->stats.flushes++;
 }
@@ -230,6 +231,7 @@ void dbt_cache_invalidate_page(struct dbt *d, uint32_t page)
     /* The blocks' code stays in the buffer (a block being run may be
      * among them) until the next flush reclaims it. */
     g_hash_table_remove(d->pages, GUINT_TO_POINTER(page));
+    dbt_jc_flush(d);
     d->stats.invalidations++;
 }
 

@@ -52,21 +52,33 @@ void dbt_ftlb_flush(struct dbt *d, bool write_only)
     }
 }
 
+void dbt_jc_flush(struct dbt *d)
+{
+    /* No mode has every bit set, so the empty key matches no lookup. */
+    memset(d->jc, 0xff, sizeof(d->jc));
+}
+
 static void tlb_changed(struct interp *in, uint32_t linear, bool all)
 {
     struct dbt *d = dbt_of_interp(in);
     if (all) {
         dbt_ftlb_flush(d, false);
+        dbt_jc_flush(d);
         return;
     }
     struct dbt_ftlb_entry *f = &d->ftlb[(linear >> 12) & (DBT_FTLB_SIZE - 1)];
     f->read_tag = f->write_tag = DBT_FTLB_EMPTY;
+    for (unsigned i = 0; i < DBT_JC_SIZE; i++) {
+        if (((d->jc_cs_base + (uint32_t)d->jc[i].key) ^ linear) < GUEST_PAGE_SIZE)
+            d->jc[i].key = UINT64_MAX;
+    }
 }
 
 static void map_changed(void *opaque)
 {
     struct dbt *d = opaque;
     dbt_ftlb_flush(d, false);
+    dbt_jc_flush(d);
     /* A block running now must not go on with host pointers of the old
      * map. */
     d->state_changed = true;
@@ -309,6 +321,7 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
         bool step = s->halted || s->irq_inhibited || (s->eflags & X86_FLAG_TF) || cpu->trace ||
                     interrupt_deliverable(in);
         uint32_t from_page = d->running_page;
+        const struct x86_segment *cs = &s->sregs[S_CS];
         if (!step)
             b = find_block(d);
         if (b) {
@@ -316,6 +329,16 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
              * this one, in the same page and mode: link them. */
             if (site && d->flush_count == epoch && (b->phys & ~0xfffu) == from_page)
                 dbt_cache_chain(d, site, b);
+            /* Indirect jumps and returns to this EIP may now go straight
+             * to the block. */
+            if (unlikely(cs->base != d->jc_cs_base || cs->limit != d->jc_cs_limit)) {
+                dbt_jc_flush(d);
+                d->jc_cs_base = cs->base;
+                d->jc_cs_limit = cs->limit;
+            }
+            struct dbt_jc_entry *j = &d->jc[b->eip & (DBT_JC_SIZE - 1)];
+            j->key = b->eip | (uint64_t)b->flags << 32;
+            j->code = b->code;
             d->stats.blocks_executed++;
             in->instructions += b->guest_insns;
             enter(in, b->code);
@@ -366,6 +389,7 @@ static bool dbt_init(struct cpu *cpu, GError **error)
     x86_state_reset(&d->in.state);
     dbt_segments_changed(d);
     dbt_ftlb_flush(d, false);
+    dbt_jc_flush(d);
     d->in.tlb_changed = tlb_changed;
     __builtin_cpu_init();
     d->have_bmi2 = __builtin_cpu_supports("bmi2") && !g_getenv("VIVARIUM_DBT_NO_FLAT");

@@ -57,6 +57,18 @@ enum {
 #define DBT_FTLB_SIZE  (1u << DBT_FTLB_BITS)
 #define DBT_FTLB_EMPTY (1ull << 63)
 
+/* The jump cache: the block an indirect jump or return to a guest EIP
+ * goes on in, for translated code to jump to without the dispatch loop.
+ * key = eip | mode << 32; valid for one CS base and limit (jc_cs_*);
+ * emptied whenever a block may have gone or a linear address may mean
+ * another page (TLB or map changes, invalidations, flushes). */
+#define DBT_JC_SIZE 4096u
+
+struct dbt_jc_entry {
+    uint64_t key;
+    const uint8_t *code;
+};
+
 struct dbt_ftlb_entry {
     uint64_t read_tag;
     uint64_t write_tag;
@@ -129,6 +141,8 @@ struct dbt {
     uint64_t seg_end[2][X86_NR_SREGS];
 
     struct dbt_ftlb_entry ftlb[DBT_FTLB_SIZE];
+    struct dbt_jc_entry jc[DBT_JC_SIZE];
+    uint32_t jc_cs_base, jc_cs_limit;
     bool ftlb_user; /* the CPL the fast TLB's rights are for is 3 */
     bool have_bmi2; /* the host runs SHRX/SHLX: DBT_MODE_FLAT may be used */
     /* The previous listener of the memory map's changes (chained). */
@@ -182,6 +196,8 @@ uint32_t dbt_helper_interp(struct interp *in, uint32_t eip, uint32_t next);
 void dbt_helper_ret(struct interp *in, uint32_t release, uint32_t size, uint32_t eip);
 /* Recomputes seg_end after the segment registers or the mode changed. */
 void dbt_segments_changed(struct dbt *d);
+/* Empties the jump cache. */
+void dbt_jc_flush(struct dbt *d);
 /* Empties the fast TLB (write_only: just its write tags). */
 void dbt_ftlb_flush(struct dbt *d, bool write_only);
 

@@ -46,16 +46,17 @@
 /* Room one guest instruction's host code never exceeds. */
 #define DBT_MAX_INSN_CODE 512
 
-#define OFF_REG(r) ((int32_t)(offsetof(struct interp, state.regs) + 4 * (r)))
-#define OFF_EIP    ((int32_t)offsetof(struct interp, state.eip))
-#define OFF_EFLAGS ((int32_t)offsetof(struct interp, state.eflags))
-#define OFF_BUDGET ((int32_t)offsetof(struct dbt, budget))
-#define OFF_CHAIN  ((int32_t)offsetof(struct dbt, chain_site))
-#define OFF_TLB    ((int32_t)offsetof(struct interp, tlb))
-#define TLB_LINEAR ((int32_t)offsetof(struct interp_tlb_entry, linear))
-#define TLB_PHYS   ((int32_t)offsetof(struct interp_tlb_entry, phys))
-#define TLB_PAGE   ((int32_t)offsetof(struct interp_tlb_entry, page))
-#define TLB_PERMS  ((int32_t)offsetof(struct interp_tlb_entry, perms))
+#define OFF_REG(r)       ((int32_t)(offsetof(struct interp, state.regs) + 4 * (r)))
+#define OFF_EIP          ((int32_t)offsetof(struct interp, state.eip))
+#define OFF_EFLAGS       ((int32_t)offsetof(struct interp, state.eflags))
+#define OFF_BUDGET       ((int32_t)offsetof(struct dbt, budget))
+#define OFF_CHAIN        ((int32_t)offsetof(struct dbt, chain_site))
+#define OFF_RUNNING_PAGE ((int32_t)offsetof(struct dbt, running_page))
+#define OFF_TLB          ((int32_t)offsetof(struct interp, tlb))
+#define TLB_LINEAR       ((int32_t)offsetof(struct interp_tlb_entry, linear))
+#define TLB_PHYS         ((int32_t)offsetof(struct interp_tlb_entry, phys))
+#define TLB_PAGE         ((int32_t)offsetof(struct interp_tlb_entry, page))
+#define TLB_PERMS        ((int32_t)offsetof(struct interp_tlb_entry, perms))
 #define OFF_SEG_BASE(s)                                                                            \
     ((int32_t)(offsetof(struct interp, state.sregs) + (s) * sizeof(struct x86_segment) +           \
                offsetof(struct x86_segment, base)))
@@ -63,6 +64,12 @@
 
 #define OFF_FTLB(field)                                                                            \
     ((int32_t)(offsetof(struct dbt, ftlb) + offsetof(struct dbt_ftlb_entry, field)))
+
+#define OFF_JC(field) ((int32_t)(offsetof(struct dbt, jc) + offsetof(struct dbt_jc_entry, field)))
+#define OFF_JC_CS     ((int32_t)offsetof(struct dbt, jc_cs_base))
+_Static_assert(sizeof(struct dbt_jc_entry) == 16, "the jump cache is indexed by 16");
+_Static_assert(offsetof(struct dbt, jc_cs_limit) == offsetof(struct dbt, jc_cs_base) + 4,
+               "one compare tests the jump cache's CS base and limit");
 
 _Static_assert(sizeof(struct dbt_ftlb_entry) == 32, "the fast path indexes 32-byte entries");
 _Static_assert(DBT_FTLB_BITS == 32 - 22, "R15D holds 32 - DBT_FTLB_BITS");
@@ -89,6 +96,8 @@ static struct {
     bool ready;
     ZydisDecoder dec16, dec32;
 } decoders;
+
+static void emit_fallback(struct tctx *t, bool last);
 
 /* --- Flags ------------------------------------------------------------------ */
 
@@ -568,7 +577,7 @@ static void emit_flat_helper_end(struct tctx *t, bool saved)
     emit8(e, 0x9d); /* popfq */
 }
 
-static void emit_flat_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+static void emit_flat_load(struct tctx *t, uint32_t info, unsigned size)
 {
     struct emitter *e = &t->e;
     uint8_t *slow = emit_flat_lookup(t, size, false);
@@ -583,7 +592,7 @@ static void emit_flat_load(struct tctx *t, const ZydisDecodedOperand *o, unsigne
     uint8_t *done = emit_jmp_fwd(e);
     emit_patch(e, slow, e->p);
     bool saved = emit_flat_helper_begin(t);
-    emit_mov_imm(e, H_RDX, mem_info(t->z, o, size));
+    emit_mov_imm(e, H_RDX, info);
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_load);
@@ -593,7 +602,7 @@ static void emit_flat_load(struct tctx *t, const ZydisDecodedOperand *o, unsigne
 
 /* Stores R8D; leaves the block after the instruction if the slow path's
  * store hit the running block's code or changed the memory map. */
-static void emit_flat_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
+static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
 {
     struct emitter *e = &t->e;
     uint8_t *slow = emit_flat_lookup(t, size, true);
@@ -605,7 +614,7 @@ static void emit_flat_store(struct tctx *t, const ZydisDecodedOperand *o, unsign
     uint8_t *done = emit_jmp_fwd(e);
     emit_patch(e, slow, e->p);
     bool saved = emit_flat_helper_begin(t);
-    emit_mov_imm(e, H_RDX, mem_info(t->z, o, size));
+    emit_mov_imm(e, H_RDX, info);
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_store);
@@ -629,7 +638,7 @@ static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned
 {
     struct emitter *e = &t->e;
     if (flat_access(t, operand_segment(t->z, o))) {
-        emit_flat_load(t, o, size);
+        emit_flat_load(t, mem_info(t->z, o, size), size);
         return;
     }
     flush_flags(t);
@@ -704,11 +713,46 @@ static void emit_exit_if_eax(struct tctx *t)
 static void emit_mem_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
     if (flat_access(t, operand_segment(t->z, o))) {
-        emit_flat_store(t, o, size);
+        emit_flat_store(t, mem_info(t->z, o, size), size);
         return;
     }
     emit_mem_store_only(t, o, size);
     emit_exit_if_smc(t);
+}
+
+/* Whether the stack may be reached by the flat fast path: SS flat and
+ * 32 bits wide, so ESP is the linear address. */
+static bool flat_stack(const struct tctx *t)
+{
+    return flat_access(t, S_SS) && (t->flags & DBT_MODE_STACK32);
+}
+
+/* ESP += delta, without touching the host's flags. */
+static void emit_adjust_esp(struct tctx *t, int32_t delta)
+{
+    emit_load(&t->e, H_RAX, OFF_REG(R_ESP), 4);
+    emit_lea_disp(&t->e, H_RAX, H_RAX, delta);
+    emit_store(&t->e, H_RAX, OFF_REG(R_ESP), 4);
+}
+
+/* PUSH of R8D on a flat stack: the store comes first (a fault leaves ESP
+ * alone), then ESP moves. */
+static void emit_flat_push(struct tctx *t, unsigned size)
+{
+    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
+    emit_lea_disp(&t->e, H_RSI, H_RSI, -(int32_t)size);
+    emit_flat_store(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
+    emit_adjust_esp(t, -(int32_t)size);
+}
+
+/* POP into EAX from a flat stack, ESP moved past it (and release more). */
+static void emit_flat_pop(struct tctx *t, unsigned size, uint32_t release)
+{
+    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
+    emit_flat_load(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
+    emit_mov_reg(&t->e, H_RDX, H_RAX);
+    emit_adjust_esp(t, (int32_t)(size + release));
+    emit_mov_reg(&t->e, H_RAX, H_RDX);
 }
 
 /* Loads a register or immediate operand into a host register. */
@@ -759,6 +803,42 @@ static void emit_exit_chain(struct tctx *t, uint32_t eip)
     emit_store_imm32(e, OFF_EIP, eip);
     emit_store_imm32(e, OFF_CHAIN, (uint32_t)(site - t->d->buffer));
     emit_jmp_to(e, t->d->epilogue);
+}
+
+/* Leaves the block for the EIP in R13D (flags already stored): straight
+ * into the block the jump cache holds for it in this block's mode, else
+ * through the dispatch loop. */
+static void emit_jump_cache(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    emit_store(e, H_R13, OFF_EIP, 4);
+    /* The jump cache holds blocks of one CS base and limit: this block's. */
+    const struct x86_segment *cs = &t->d->in.state.sregs[S_CS];
+    emit_mov_imm64(e, H_RCX, cs->base | (uint64_t)cs->limit << 32);
+    emit8(e, 0x48); /* cmp rcx, [rbx + jc_cs] */
+    emit8(e, 0x3b);
+    emit_modrm_rbx(e, H_RCX, OFF_JC_CS);
+    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
+    emit_mov_reg(e, H_RAX, H_R13);
+    emit8(e, 0x25); /* and eax, DBT_JC_SIZE - 1 */
+    emit32(e, DBT_JC_SIZE - 1);
+    emit8(e, 0xc1); /* shl eax, 4: 16-byte entries */
+    emit8(e, 0xe0);
+    emit8(e, 4);
+    emit_mov_imm64(e, H_RCX, (uint64_t)t->flags << 32);
+    emit8(e, 0x4c); /* or rcx, r13 */
+    emit8(e, 0x09);
+    emit8(e, 0xe9);
+    emit8(e, 0x48); /* cmp rcx, [rbx + rax + jc.key] */
+    emit8(e, 0x3b);
+    emit8(e, 0x8c);
+    emit8(e, 0x03);
+    emit32(e, (uint32_t)OFF_JC(key));
+    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
+    emit8(e, 0xff); /* jmp [rbx + rax + jc.code] */
+    emit8(e, 0xa4);
+    emit8(e, 0x03);
+    emit32(e, (uint32_t)OFF_JC(code));
 }
 
 /* --- Instructions ------------------------------------------------------------- */
@@ -1073,6 +1153,11 @@ static bool tr_push(struct tctx *t)
     } else {
         return false;
     }
+    if (flat_stack(t)) {
+        emit_mov_reg(e, H_R8, H_RSI);
+        emit_flat_push(t, size);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
     emit_mov_imm(e, H_RCX, t->eip);
@@ -1090,6 +1175,11 @@ static bool tr_pop(struct tctx *t)
     struct emitter *e = &t->e;
     if (!is_gpr(dst))
         return false;
+    if (flat_stack(t)) {
+        emit_flat_pop(t, size, 0);
+        emit_reg_store(t, dst, H_RAX);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RSI, (size << 4) | DBT_INFO_SYNC);
     emit_mov_imm(e, H_RDX, t->eip);
@@ -1210,6 +1300,12 @@ static bool tr_call(struct tctx *t)
         return false;
     unsigned size = t->z->operand_width / 8;
     struct emitter *e = &t->e;
+    if (flat_stack(t)) {
+        emit_mov_imm(e, H_R8, t->next);
+        emit_flat_push(t, size);
+        emit_exit_chain(t, target);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RSI, t->next);
     emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
@@ -1228,6 +1324,24 @@ static bool tr_ret(struct tctx *t)
     if (z->opcode != 0xc3 && z->opcode != 0xc2)
         return false; /* far returns */
     uint32_t release = z->opcode == 0xc2 ? (uint32_t)t->ops[0].imm.value.u & 0xffff : 0;
+    if (flat_stack(t) && z->operand_width == 32) {
+        /* The target is checked against CS before ESP moves: a target
+         * beyond the limit has the interpreter raise the #GP. */
+        emit_load(e, H_RSI, OFF_REG(R_ESP), 4);
+        emit_flat_load(t, S_SS | (4 << 4) | DBT_INFO_SYNC, 4);
+        flush_flags(t);
+        emit_mov_reg(e, H_R13, H_RAX);
+        emit8(e, 0x41); /* cmp r13d, cs_limit */
+        emit8(e, 0x81);
+        emit8(e, 0xfd);
+        emit32(e, t->d->in.state.sregs[S_CS].limit);
+        uint8_t *bad = emit_jcc_fwd(e, CC_A);
+        emit_adjust_esp(t, (int32_t)(4 + release));
+        emit_jump_cache(t);
+        emit_patch(e, bad, e->p);
+        emit_fallback(t, true);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RSI, release);
     emit_mov_imm(e, H_RDX, z->operand_width / 8);
@@ -1265,15 +1379,17 @@ static bool tr_indirect(struct tctx *t, bool call)
     emit8(e, 0xfd);
     emit32(e, t->d->in.state.sregs[S_CS].limit);
     uint8_t *bad = emit_jcc_fwd(e, CC_A);
-    if (call) {
+    if (call && flat_stack(t)) {
+        emit_mov_imm(e, H_R8, t->next);
+        emit_flat_push(t, size);
+    } else if (call) {
         emit_mov_imm(e, H_RSI, t->next);
         emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
         emit_mov_imm(e, H_RCX, t->eip);
         emit_arg_interp(e);
         emit_call(e, (const void *)dbt_helper_push);
     }
-    emit_store(e, H_R13, OFF_EIP, 4);
-    emit_jmp_to(e, t->d->epilogue);
+    emit_jump_cache(t);
     emit_patch(e, bad, e->p);
     emit_fallback(t, true);
     return true;
@@ -1446,6 +1562,9 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
     emit_store_imm32(&t.e, OFF_EIP, eip);
     emit_jmp_to(&t.e, d->epilogue);
     emit_patch(&t.e, body, t.e.p);
+    /* Blocks are also entered from other pages (through the jump cache):
+     * each says which page runs, for self-modifying code detection. */
+    emit_store_imm32(&t.e, OFF_RUNNING_PAGE, phys & ~0xfffu);
     uint32_t cur = eip;
     unsigned pos = off;
     unsigned count = 0;
