@@ -5,7 +5,7 @@ ratios. Every kernel times itself with RDTSC and prints one line
 "bench NAME scale=N tsc=T checksum=C" on the debug console.
 
 Usage: bench/cpu-workloads.py [--build DIR] [--backends interp,dbt] [--scale-divisor N]
-                              [--workloads a,b]
+                              [--workloads a,b] [--repeat N]
 
 Figures are throughput relative to QEMU (QEMU's TSC ticks / ours for the same
 work); the checksum of every run must match QEMU's, or the run is flagged.
@@ -21,6 +21,13 @@ import sys
 LINE = re.compile(r"bench (\S+) scale=(\d+) tsc=(\d+) checksum=(\d+)")
 DEFAULT_SCALES = {"bytecode": 30000, "count": 50000000, "crc32": 200, "matmul": 100,
                   "sieve": 20, "sort": 20, "strings": 200}
+
+
+def best(cmd, timeout, repeat):
+    """The fastest of repeat runs: on a shared machine the others only
+    add time the guest spent preempted."""
+    runs = [r for r in (run(cmd, timeout) for _ in range(repeat)) if r]
+    return min(runs) if runs else None
 
 
 def run(cmd, timeout):
@@ -42,6 +49,8 @@ def main():
                    help="divide every workload's size (the interpreter is slow)")
     p.add_argument("--workloads", default=",".join(sorted(DEFAULT_SCALES)))
     p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each N times and keep the fastest (for loaded machines)")
     args = p.parse_args()
 
     engine = os.path.join(args.build, "engine", "vivarium-engine")
@@ -55,14 +64,14 @@ def main():
     for name in names:
         scale = max(1, DEFAULT_SCALES[name] // args.scale_divisor)
         kernel = os.path.join(kernels, name + ".elf")
-        qemu = run(["qemu-system-i386", "-accel", "tcg", "-display", "none", "-no-reboot",
+        qemu = best(["qemu-system-i386", "-accel", "tcg", "-display", "none", "-no-reboot",
                     "-kernel", kernel, "-append", f"scale={scale}",
                     "-device", "isa-debug-exit,iobase=0xf4,iosize=1", "-debugcon", "stdio"],
-                   args.timeout)
+                   args.timeout, args.repeat)
         row = f"{name:10} {qemu[0] if qemu else 'failed':>14} "
         for b in backends:
-            ours = run([engine, "--headless", "--no-reboot", "--accel", b, "--kernel", kernel,
-                        "--append", f"scale={scale}"], args.timeout)
+            ours = best([engine, "--headless", "--no-reboot", "--accel", b, "--kernel", kernel,
+                         "--append", f"scale={scale}"], args.timeout, args.repeat)
             if not ours or not qemu:
                 row += f"{'failed':>14} {'-':>10} "
                 continue

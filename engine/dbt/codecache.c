@@ -37,14 +37,17 @@ static unsigned hash_of(uint32_t eip, uint32_t phys)
 }
 
 /* The trampoline every block is entered through: saves the callee-saved
- * registers translated code uses, loads RBX with the interpreter pointer
- * and jumps to the block; blocks leave through the epilogue. Five pushes
- * leave the stack 16-byte aligned for the helper calls. */
+ * registers translated code uses, loads RBX with the interpreter pointer,
+ * EBP and R15D with the shift counts of the fast TLB lookup (12 and 22),
+ * and jumps to the block; blocks leave through the epilogue. Six pushes
+ * and the RSP adjustment leave the stack 16-byte aligned for the helper
+ * calls. */
 static void emit_trampoline(struct dbt *d)
 {
     struct emitter e = {.p = d->buffer, .end = d->buffer + 64};
     d->enter = e.p;
     emit8(&e, 0x53); /* push rbx */
+    emit8(&e, 0x55); /* push rbp */
     emit8(&e, 0x41); /* push r12 */
     emit8(&e, 0x54);
     emit8(&e, 0x41); /* push r13 */
@@ -53,12 +56,22 @@ static void emit_trampoline(struct dbt *d)
     emit8(&e, 0x56);
     emit8(&e, 0x41); /* push r15 */
     emit8(&e, 0x57);
+    emit8(&e, 0x48); /* sub rsp, 8 */
+    emit8(&e, 0x83);
+    emit8(&e, 0xec);
+    emit8(&e, 8);
     emit8(&e, 0x48); /* mov rbx, rdi */
     emit8(&e, 0x89);
     emit8(&e, 0xfb);
+    emit_mov_imm(&e, H_RBP, 12);
+    emit_mov_imm(&e, H_R15, 22);
     emit8(&e, 0xff); /* jmp rsi */
     emit8(&e, 0xe6);
     d->epilogue = e.p;
+    emit8(&e, 0x48); /* add rsp, 8 */
+    emit8(&e, 0x83);
+    emit8(&e, 0xc4);
+    emit8(&e, 8);
     emit8(&e, 0x41); /* pop r15 */
     emit8(&e, 0x5f);
     emit8(&e, 0x41); /* pop r14 */
@@ -67,6 +80,7 @@ static void emit_trampoline(struct dbt *d)
     emit8(&e, 0x5d);
     emit8(&e, 0x41); /* pop r12 */
     emit8(&e, 0x5c);
+    emit8(&e, 0x5d); /* pop rbp */
     emit8(&e, 0x5b); /* pop rbx */
     emit8(&e, 0xc3); /* ret */
     d->buffer_used = d->buffer + 64;
@@ -151,6 +165,7 @@ void dbt_cache_flush(struct dbt *d)
     d->nr_blocks = 0;
     d->buffer_used = d->buffer + 64;
     d->chain_site = 0;
+    dbt_jc_flush(d);
     d->flush_count++;
     d->stats.flushes++;
 }
@@ -187,6 +202,11 @@ void dbt_cache_insert(struct dbt *d, struct dbt_block *b)
         p = g_new0(struct dbt_page, 1);
         p->phys = page;
         g_hash_table_insert(d->pages, GUINT_TO_POINTER(page), p);
+        /* Writes to the page must now reach code_written: no fast TLB
+         * entry may write it directly any more. */
+        const struct memory_page *mp = memory_page(d->in.cpu->mem, page);
+        if (!mp || !(mp->flags & MEMORY_PAGE_CODE))
+            dbt_ftlb_flush(d, true);
     }
     b->page_next = p->blocks;
     p->blocks = b;
@@ -211,6 +231,7 @@ void dbt_cache_invalidate_page(struct dbt *d, uint32_t page)
     /* The blocks' code stays in the buffer (a block being run may be
      * among them) until the next flush reclaims it. */
     g_hash_table_remove(d->pages, GUINT_TO_POINTER(page));
+    dbt_jc_flush(d);
     d->stats.invalidations++;
 }
 

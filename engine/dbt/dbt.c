@@ -43,12 +43,85 @@ static void sync_state(struct interp *in, uint32_t eip)
     memcpy(snap->sregs, s->sregs, sizeof(snap->sregs));
 }
 
+void dbt_ftlb_flush(struct dbt *d, bool write_only)
+{
+    for (unsigned i = 0; i < DBT_FTLB_SIZE; i++) {
+        d->ftlb[i].write_tag = DBT_FTLB_EMPTY;
+        if (!write_only)
+            d->ftlb[i].read_tag = DBT_FTLB_EMPTY;
+    }
+}
+
+void dbt_jc_flush(struct dbt *d)
+{
+    /* No mode has every bit set, so the empty key matches no lookup. */
+    memset(d->jc, 0xff, sizeof(d->jc));
+}
+
+static void tlb_changed(struct interp *in, uint32_t linear, bool all)
+{
+    struct dbt *d = dbt_of_interp(in);
+    if (all) {
+        dbt_ftlb_flush(d, false);
+        dbt_jc_flush(d);
+        return;
+    }
+    struct dbt_ftlb_entry *f = &d->ftlb[(linear >> 12) & (DBT_FTLB_SIZE - 1)];
+    f->read_tag = f->write_tag = DBT_FTLB_EMPTY;
+    for (unsigned i = 0; i < DBT_JC_SIZE; i++) {
+        if (((d->jc_cs_base + (uint32_t)d->jc[i].key) ^ linear) < GUEST_PAGE_SIZE)
+            d->jc[i].key = UINT64_MAX;
+    }
+}
+
+static void map_changed(void *opaque)
+{
+    struct dbt *d = opaque;
+    dbt_ftlb_flush(d, false);
+    dbt_jc_flush(d);
+    /* A block running now must not go on with host pointers of the old
+     * map. */
+    d->state_changed = true;
+    if (d->next_map_changed)
+        d->next_map_changed(d->next_map_changed_opaque);
+}
+
+/* After a slow access to linear succeeded, copies what the interpreter's
+ * TLB now says about its page into the fast TLB. */
+static void ftlb_fill(struct dbt *d, uint32_t linear, unsigned size)
+{
+    struct interp *in = &d->in;
+    uint32_t page = linear & ~0xfffu;
+    if ((linear & 0xfff) + size > GUEST_PAGE_SIZE)
+        return;
+    const struct interp_tlb_entry *e = &in->tlb[(linear >> 12) & (INTERP_TLB_SIZE - 1)];
+    if (e->linear != page || !e->page || !e->page->host)
+        return;
+    bool user = cpl_of(&in->state) == 3;
+    if (user != d->ftlb_user)
+        return;
+    struct dbt_ftlb_entry *f = &d->ftlb[(linear >> 12) & (DBT_FTLB_SIZE - 1)];
+    if (f->read_tag != page && f->write_tag != page)
+        f->read_tag = f->write_tag = DBT_FTLB_EMPTY;
+    f->addend = (uint64_t)(uintptr_t)e->page->host - page;
+    f->dirty = &in->cpu->mem->dirty[e->phys >> GUEST_PAGE_SHIFT];
+    if (e->perms & (user ? TLB_READ_USER : TLB_READ_SUP))
+        f->read_tag = page;
+    if ((e->perms & (user ? TLB_WRITE_USER : TLB_WRITE_SUP)) && (e->perms & TLB_RAM_WRITE) &&
+        !(e->page->flags & MEMORY_PAGE_CODE))
+        f->write_tag = page;
+}
+
 uint32_t dbt_helper_load(struct interp *in, uint32_t offset, uint32_t info, uint32_t eip)
 {
     if (info & DBT_INFO_SYNC)
         sync_state(in, eip);
-    dbt_of_interp(in)->stats.slow_accesses++;
-    return mem_read(in, info & 7, offset, (info >> 4) & 7);
+    struct dbt *d = dbt_of_interp(in);
+    d->stats.slow_accesses++;
+    unsigned seg = info & 7, size = (info >> 4) & 7;
+    uint32_t v = mem_read(in, seg, offset, size);
+    ftlb_fill(d, in->state.sregs[seg].base + offset, size);
+    return v;
 }
 
 uint32_t dbt_helper_store(struct interp *in, uint32_t offset, uint32_t info, uint32_t eip,
@@ -56,9 +129,12 @@ uint32_t dbt_helper_store(struct interp *in, uint32_t offset, uint32_t info, uin
 {
     if (info & DBT_INFO_SYNC)
         sync_state(in, eip);
-    dbt_of_interp(in)->stats.slow_accesses++;
-    mem_write(in, info & 7, offset, (info >> 4) & 7, value);
-    return dbt_of_interp(in)->smc_hit;
+    struct dbt *d = dbt_of_interp(in);
+    d->stats.slow_accesses++;
+    unsigned seg = info & 7, size = (info >> 4) & 7;
+    mem_write(in, seg, offset, size, value);
+    ftlb_fill(d, in->state.sregs[seg].base + offset, size);
+    return d->smc_hit || d->state_changed;
 }
 
 uint32_t dbt_helper_push(struct interp *in, uint32_t value, uint32_t info, uint32_t eip)
@@ -113,9 +189,19 @@ static bool interrupt_deliverable(const struct interp *in)
     return (s->nmi_pending && !s->nmi_blocked) || (in->irq_line && (s->eflags & X86_FLAG_IF));
 }
 
-static uint32_t mode_flags(const struct x86_state *s)
+static uint32_t mode_flags(const struct dbt *d)
 {
+    const struct x86_state *s = &d->in.state;
     uint32_t flags = 0;
+    bool flat = d->have_bmi2;
+    static const int flat_sregs[] = {S_ES, S_SS, S_DS};
+    for (unsigned k = 0; k < 3 && flat; k++) {
+        int r = flat_sregs[k];
+        flat = s->sregs[r].base == 0 && d->seg_end[0][r] == (1ull << 32) &&
+               d->seg_end[1][r] == (1ull << 32);
+    }
+    if (flat)
+        flags |= DBT_MODE_FLAT;
     if ((s->sregs[S_CS].attrib & X86_DESC_DB) && in_pmode(s) && !(s->eflags & X86_FLAG_VM))
         flags |= DBT_MODE_CODE32;
     if (stack_size(s) == 4)
@@ -160,7 +246,7 @@ uint32_t dbt_helper_interp(struct interp *in, uint32_t eip, uint32_t next)
     s->eip = eip;
     uint32_t cr0 = s->cr0, cr3 = s->cr3, cr4 = s->cr4;
     struct x86_segment cs = s->sregs[S_CS];
-    uint32_t flags = mode_flags(s);
+    uint32_t flags = mode_flags(d);
     d->state_changed = false;
     bool running = step_interp(d);
     /* The block goes on only if the instruction did nothing a block
@@ -169,7 +255,7 @@ uint32_t dbt_helper_interp(struct interp *in, uint32_t eip, uint32_t next)
     return running && s->eip == next && !s->irq_inhibited && !(s->eflags & X86_FLAG_TF) &&
            !debug_armed(in) && !alignment_check_on(s) && s->cr0 == cr0 && s->cr3 == cr3 &&
            s->cr4 == cr4 && memcmp(&cs, &s->sregs[S_CS], sizeof(cs)) == 0 &&
-           mode_flags(s) == flags && !d->state_changed && !d->smc_hit && !interrupt_deliverable(in);
+           mode_flags(d) == flags && !d->state_changed && !d->smc_hit && !interrupt_deliverable(in);
 }
 
 /* Finds or makes the block at CS:EIP; NULL if the interpreter must run
@@ -196,7 +282,7 @@ static struct dbt_block *find_block(struct dbt *d)
     struct memory_page *mp = memory_page(in->cpu->mem, phys);
     if (!mp || !mp->host)
         return NULL;
-    uint32_t flags = mode_flags(s);
+    uint32_t flags = mode_flags(d);
     struct dbt_block *b = dbt_cache_lookup(d, s->eip, cs->base, cs->limit, phys, flags);
     if (b && unlikely(b->page_host != mp->host || !(mp->flags & MEMORY_PAGE_CODE))) {
         /* The page was remapped, or lost its code bit (so writes to it may
@@ -222,6 +308,12 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
         if (s->shutdown)
             return CPU_EXIT_SHUTDOWN;
         d->smc_hit = 0;
+        d->state_changed = false;
+        if (unlikely((cpl_of(s) == 3) != d->ftlb_user)) {
+            /* The fast TLB holds one CPL's rights. */
+            d->ftlb_user = cpl_of(s) == 3;
+            dbt_ftlb_flush(d, false);
+        }
         uint32_t site = d->chain_site;
         uint64_t epoch = d->flush_count;
         d->chain_site = 0;
@@ -233,6 +325,7 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
                     cpu->model != CPU_MODEL_P6 || debug_armed(in) || (s->eflags & X86_FLAG_RF) ||
                     alignment_check_on(s) || interrupt_deliverable(in);
         uint32_t from_page = d->running_page;
+        const struct x86_segment *cs = &s->sregs[S_CS];
         if (!step)
             b = find_block(d);
         if (b) {
@@ -240,6 +333,16 @@ static enum cpu_exit __attribute__((noinline)) run_blocks(struct dbt *d, int64_t
              * this one, in the same page and mode: link them. */
             if (site && d->flush_count == epoch && (b->phys & ~0xfffu) == from_page)
                 dbt_cache_chain(d, site, b);
+            /* Indirect jumps and returns to this EIP may now go straight
+             * to the block. */
+            if (unlikely(cs->base != d->jc_cs_base || cs->limit != d->jc_cs_limit)) {
+                dbt_jc_flush(d);
+                d->jc_cs_base = cs->base;
+                d->jc_cs_limit = cs->limit;
+            }
+            struct dbt_jc_entry *j = &d->jc[b->eip & (DBT_JC_SIZE - 1)];
+            j->key = b->eip | (uint64_t)b->flags << 32;
+            j->code = b->code;
             d->stats.blocks_executed++;
             in->instructions += b->guest_insns;
             enter(in, b->code);
@@ -289,6 +392,16 @@ static bool dbt_init(struct cpu *cpu, GError **error)
     }
     x86_state_reset(&d->in.state);
     dbt_segments_changed(d);
+    dbt_ftlb_flush(d, false);
+    dbt_jc_flush(d);
+    d->in.tlb_changed = tlb_changed;
+    __builtin_cpu_init();
+    d->have_bmi2 = __builtin_cpu_supports("bmi2") && !g_getenv("VIVARIUM_DBT_NO_FLAT");
+    struct memory *mem = cpu->mem;
+    d->next_map_changed = mem->map_changed;
+    d->next_map_changed_opaque = mem->map_changed_opaque;
+    mem->map_changed = map_changed;
+    mem->map_changed_opaque = d;
     cpu->backend_data = d;
     return true;
 }
@@ -313,6 +426,20 @@ static void dbt_destroy(struct cpu *cpu)
         return;
     if (g_getenv("VIVARIUM_DBT_STATS"))
         dbt_print_stats(d, stderr);
+    const char *dump = g_getenv("VIVARIUM_DBT_DUMP");
+    if (dump) {
+        /* The code buffer, for profiling: the file name carries the
+         * buffer's host address, so sampled addresses map into it. */
+        char *name =
+            g_strdup_printf("%s.%" G_GUINT64_FORMAT ".bin", dump, (uint64_t)(uintptr_t)d->buffer);
+        g_file_set_contents(name, (const char *)d->buffer, (gssize)dbt_cache_bytes_used(d), NULL);
+        g_free(name);
+    }
+    struct memory *mem = cpu->mem;
+    if (mem->map_changed == map_changed) {
+        mem->map_changed = d->next_map_changed;
+        mem->map_changed_opaque = d->next_map_changed_opaque;
+    }
     dbt_cache_destroy(d);
     interp_teardown(&d->in);
     g_free(d);

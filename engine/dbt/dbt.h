@@ -39,7 +39,41 @@ struct dbt_block {
 enum {
     DBT_MODE_CODE32 = 1u << 0,  /* 32-bit code segment */
     DBT_MODE_STACK32 = 1u << 1, /* SS.B: ESP rather than SP */
-    DBT_MODE_USER = 1u << 2     /* CPL 3: user-mode page rights */
+    DBT_MODE_USER = 1u << 2,    /* CPL 3: user-mode page rights */
+    /* ES, SS and DS have base 0 and a 4 GiB limit, readable and writable,
+     * and the host has BMI2: their accesses take the flag-preserving
+     * fast path through the fast TLB. */
+    DBT_MODE_FLAT = 1u << 3
+};
+
+/* The fast TLB: what the interpreter's TLB says about a linear page,
+ * reduced to what translated code can test without touching the host's
+ * flags. A tag is the linear page address when the current CPL may read
+ * (or write) the page through addend, or DBT_FTLB_EMPTY. Write tags are
+ * never set for pages holding code, ROM or MMIO. Filled by the helpers
+ * after slow accesses; flushed whenever the interpreter's TLB or the
+ * memory map changes, the CPL changes or a page starts holding code. */
+#define DBT_FTLB_BITS  10
+#define DBT_FTLB_SIZE  (1u << DBT_FTLB_BITS)
+#define DBT_FTLB_EMPTY (1ull << 63)
+
+/* The jump cache: the block an indirect jump or return to a guest EIP
+ * goes on in, for translated code to jump to without the dispatch loop.
+ * key = eip | mode << 32; valid for one CS base and limit (jc_cs_*);
+ * emptied whenever a block may have gone or a linear address may mean
+ * another page (TLB or map changes, invalidations, flushes). */
+#define DBT_JC_SIZE 4096u
+
+struct dbt_jc_entry {
+    uint64_t key;
+    const uint8_t *code;
+};
+
+struct dbt_ftlb_entry {
+    uint64_t read_tag;
+    uint64_t write_tag;
+    uint64_t addend; /* host address of the page minus its linear address */
+    uint8_t *dirty;  /* the physical page's byte of the memory's dirty map */
 };
 
 struct dbt_page;
@@ -106,6 +140,15 @@ struct dbt {
      * current by dbt_segments_changed(). */
     uint64_t seg_end[2][X86_NR_SREGS];
 
+    struct dbt_ftlb_entry ftlb[DBT_FTLB_SIZE];
+    struct dbt_jc_entry jc[DBT_JC_SIZE];
+    uint32_t jc_cs_base, jc_cs_limit;
+    bool ftlb_user; /* the CPL the fast TLB's rights are for is 3 */
+    bool have_bmi2; /* the host runs SHRX/SHLX: DBT_MODE_FLAT may be used */
+    /* The previous listener of the memory map's changes (chained). */
+    void (*next_map_changed)(void *opaque);
+    void *next_map_changed_opaque;
+
     struct dbt_stats stats;
 };
 
@@ -153,5 +196,9 @@ uint32_t dbt_helper_interp(struct interp *in, uint32_t eip, uint32_t next);
 void dbt_helper_ret(struct interp *in, uint32_t release, uint32_t size, uint32_t eip);
 /* Recomputes seg_end after the segment registers or the mode changed. */
 void dbt_segments_changed(struct dbt *d);
+/* Empties the jump cache. */
+void dbt_jc_flush(struct dbt *d);
+/* Empties the fast TLB (write_only: just its write tags). */
+void dbt_ftlb_flush(struct dbt *d, bool write_only);
 
 #endif

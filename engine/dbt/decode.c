@@ -415,8 +415,11 @@ const struct insn *fetch_insn(struct interp *in, struct insn *scratch)
                     p->slot[phys & 0xfff] = slot;
                 }
                 p->insns[slot - 1] = *scratch;
-                if (!(mp->flags & MEMORY_PAGE_CODE))
+                if (!(mp->flags & MEMORY_PAGE_CODE)) {
                     memory_set_code_page(in->cpu->mem, phys, true);
+                    if (in->tlb_changed)
+                        in->tlb_changed(in, 0, true);
+                }
                 i = &p->insns[slot - 1];
             } else {
                 i = scratch;

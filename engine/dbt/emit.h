@@ -234,6 +234,18 @@ static inline void emit_shift(struct emitter *e, unsigned ext, unsigned size, un
     }
 }
 
+/* SHRX or SHLX dst, src, count (BMI2; flags untouched): a three-byte VEX
+ * prefix, map 0F38, pp F2 (SHRX) or 66 (SHLX). */
+static inline void emit_shiftx(struct emitter *e, bool left, bool w64, unsigned dst, unsigned src,
+                               unsigned count)
+{
+    emit8(e, 0xc4);
+    emit8(e, (uint8_t)(((dst & 8) ? 0 : 0x80) | 0x40 | ((src & 8) ? 0 : 0x20) | 0x02));
+    emit8(e, (uint8_t)((w64 ? 0x80 : 0) | ((~count & 15) << 3) | (left ? 1 : 3)));
+    emit8(e, 0xf7);
+    emit_modrm_reg(e, dst, src);
+}
+
 /* imul dst, src (16 or 32 bits) */
 static inline void emit_imul_reg(struct emitter *e, unsigned size, unsigned dst, unsigned src)
 {

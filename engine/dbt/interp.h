@@ -61,6 +61,11 @@ struct interp {
     uint8_t debug_hits;
     struct interp_tlb_entry tlb[INTERP_TLB_SIZE];
     struct code_cache *code;
+    /* Called when cached page translations may have gone stale (a TLB
+     * flush; all is set unless only linear's page went) or a page newly
+     * holds decoded code, for a backend keeping its own copy of the TLB
+     * (the translator's fast TLB). NULL when nobody listens. */
+    void (*tlb_changed)(struct interp *in, uint32_t linear, bool all);
     int64_t tsc_offset; /* guest TSC = virtual nanoseconds + tsc_offset */
 };
 

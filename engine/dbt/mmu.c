@@ -50,6 +50,8 @@ void tlb_flush(struct interp *in, bool include_global)
         if (include_global || !in->tlb[i].global)
             in->tlb[i].linear = 1;
     }
+    if (in->tlb_changed)
+        in->tlb_changed(in, 0, true);
 }
 
 void tlb_flush_page(struct interp *in, uint32_t linear)
@@ -57,6 +59,8 @@ void tlb_flush_page(struct interp *in, uint32_t linear)
     struct interp_tlb_entry *e = &in->tlb[(linear >> 12) & (INTERP_TLB_SIZE - 1)];
     if (e->linear == (linear & ~0xfffu))
         e->linear = 1;
+    if (in->tlb_changed)
+        in->tlb_changed(in, linear, false);
 }
 
 static _Noreturn void page_fault(struct interp *in, uint32_t linear, uint32_t error)

@@ -46,21 +46,33 @@
 /* Room one guest instruction's host code never exceeds. */
 #define DBT_MAX_INSN_CODE 512
 
-#define OFF_REG(r) ((int32_t)(offsetof(struct interp, state.regs) + 4 * (r)))
-#define OFF_EIP    ((int32_t)offsetof(struct interp, state.eip))
-#define OFF_EFLAGS ((int32_t)offsetof(struct interp, state.eflags))
-#define OFF_BUDGET ((int32_t)offsetof(struct dbt, budget))
-#define OFF_CHAIN  ((int32_t)offsetof(struct dbt, chain_site))
-#define OFF_TLB    ((int32_t)offsetof(struct interp, tlb))
-#define TLB_LINEAR ((int32_t)offsetof(struct interp_tlb_entry, linear))
-#define TLB_PHYS   ((int32_t)offsetof(struct interp_tlb_entry, phys))
-#define TLB_PAGE   ((int32_t)offsetof(struct interp_tlb_entry, page))
-#define TLB_PERMS  ((int32_t)offsetof(struct interp_tlb_entry, perms))
+#define OFF_REG(r)       ((int32_t)(offsetof(struct interp, state.regs) + 4 * (r)))
+#define OFF_EIP          ((int32_t)offsetof(struct interp, state.eip))
+#define OFF_EFLAGS       ((int32_t)offsetof(struct interp, state.eflags))
+#define OFF_BUDGET       ((int32_t)offsetof(struct dbt, budget))
+#define OFF_CHAIN        ((int32_t)offsetof(struct dbt, chain_site))
+#define OFF_RUNNING_PAGE ((int32_t)offsetof(struct dbt, running_page))
+#define OFF_TLB          ((int32_t)offsetof(struct interp, tlb))
+#define TLB_LINEAR       ((int32_t)offsetof(struct interp_tlb_entry, linear))
+#define TLB_PHYS         ((int32_t)offsetof(struct interp_tlb_entry, phys))
+#define TLB_PAGE         ((int32_t)offsetof(struct interp_tlb_entry, page))
+#define TLB_PERMS        ((int32_t)offsetof(struct interp_tlb_entry, perms))
 #define OFF_SEG_BASE(s)                                                                            \
     ((int32_t)(offsetof(struct interp, state.sregs) + (s) * sizeof(struct x86_segment) +           \
                offsetof(struct x86_segment, base)))
 #define OFF_SEG_END(w, s) ((int32_t)(offsetof(struct dbt, seg_end) + ((w)*X86_NR_SREGS + (s)) * 8))
 
+#define OFF_FTLB(field)                                                                            \
+    ((int32_t)(offsetof(struct dbt, ftlb) + offsetof(struct dbt_ftlb_entry, field)))
+
+#define OFF_JC(field) ((int32_t)(offsetof(struct dbt, jc) + offsetof(struct dbt_jc_entry, field)))
+#define OFF_JC_CS     ((int32_t)offsetof(struct dbt, jc_cs_base))
+_Static_assert(sizeof(struct dbt_jc_entry) == 16, "the jump cache is indexed by 16");
+_Static_assert(offsetof(struct dbt, jc_cs_limit) == offsetof(struct dbt, jc_cs_base) + 4,
+               "one compare tests the jump cache's CS base and limit");
+
+_Static_assert(sizeof(struct dbt_ftlb_entry) == 32, "the fast path indexes 32-byte entries");
+_Static_assert(DBT_FTLB_BITS == 32 - 22, "R15D holds 32 - DBT_FTLB_BITS");
 _Static_assert(sizeof(struct interp_tlb_entry) == 24, "the fast path indexes 24-byte TLB entries");
 
 #define FLAGS_ALL                                                                                  \
@@ -84,6 +96,8 @@ static struct {
     bool ready;
     ZydisDecoder dec16, dec32;
 } decoders;
+
+static void emit_fallback(struct tctx *t, bool last);
 
 /* --- Flags ------------------------------------------------------------------ */
 
@@ -455,10 +469,178 @@ static void patch_slow(struct tctx *t, uint8_t **slow)
         emit_patch(&t->e, slow[k], t->e.p);
 }
 
+/* Whether an access through segment seg may take the flat fast path: the
+ * block runs with ES, SS and DS flat (DBT_MODE_FLAT), so the offset is the
+ * linear address and no limit or rights check applies. */
+static bool flat_access(const struct tctx *t, unsigned seg)
+{
+    return (t->flags & DBT_MODE_FLAT) && (seg == S_ES || seg == S_SS || seg == S_DS);
+}
+
+/* The flat fast path of an access at offset ESI (the linear address),
+ * written without an instruction that changes the host's flags, so dirty
+ * guest flags stay in RFLAGS across it: the fast TLB entry of the first
+ * byte's page must carry the last byte's page as its tag (the tag check
+ * is a subtraction by NOT and LEA, a shift by SHRX and JRCXZ). Leaves the
+ * host address in RCX + RSI and returns the jump to patch to the slow
+ * path. */
+static uint8_t *emit_flat_lookup(struct tctx *t, unsigned size, bool write)
+{
+    struct emitter *e = &t->e;
+    emit8(e, 0x8d); /* lea ecx, [rsi + size - 1]: the last byte */
+    emit8(e, 0x4e);
+    emit8(e, (uint8_t)(size - 1));
+    /* edx = index = (linear >> 12) % DBT_FTLB_SIZE; ebp = 12, r15d = 22 */
+    emit_shiftx(e, false, false, H_RDX, H_RSI, H_RBP);
+    emit_shiftx(e, true, false, H_RDX, H_RDX, H_R15);
+    emit_shiftx(e, false, false, H_RDX, H_RDX, H_R15);
+    emit8(e, 0x8d); /* lea edx, [rdx * 4]: entries are 32 bytes, indexed * 8 */
+    emit8(e, 0x14);
+    emit8(e, 0x95);
+    emit32(e, 0);
+    emit8(e, 0x4c); /* mov r10, [entry.tag] */
+    emit8(e, 0x8b);
+    emit_modrm_rbx_index8(e, H_R10, H_RDX, write ? OFF_FTLB(write_tag) : OFF_FTLB(read_tag));
+    emit8(e, 0x49); /* not r10 */
+    emit8(e, 0xf7);
+    emit8(e, 0xd2);
+    emit8(e, 0x4a); /* lea rcx, [rcx + r10 + 1]: last - tag */
+    emit8(e, 0x8d);
+    emit8(e, 0x4c);
+    emit8(e, 0x11);
+    emit8(e, 0x01);
+    emit_shiftx(e, false, true, H_RCX, H_RCX, H_RBP);
+    emit8(e, 0xe3); /* jrcxz hit */
+    emit8(e, 5);
+    uint8_t *slow = emit_jmp_fwd(e);
+    emit8(e, 0x48); /* mov rcx, [entry.addend] */
+    emit8(e, 0x8b);
+    emit_modrm_rbx_index8(e, H_RCX, H_RDX, OFF_FTLB(addend));
+    if (write) {
+        emit8(e, 0x4c); /* mov r10, [entry.dirty] */
+        emit8(e, 0x8b);
+        emit_modrm_rbx_index8(e, H_R10, H_RDX, OFF_FTLB(dirty));
+        emit8(e, 0x41); /* mov byte [r10], MEMORY_DIRTY_ALL */
+        emit8(e, 0xc6);
+        emit8(e, 0x02);
+        emit8(e, MEMORY_DIRTY_ALL);
+    }
+    return slow;
+}
+
+/* The slow path's call of a helper from flat code: the guest flags RFLAGS
+ * holds survive the call (saved on the host stack, the dirty ones also
+ * stored to EFLAGS so a fault sees them). Emits the part before the call
+ * (returning whether flags were saved); emit_flat_helper_end the part
+ * after. */
+static bool emit_flat_helper_begin(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    if (!t->host_valid)
+        return false;
+    emit8(e, 0x9c); /* pushfq */
+    if (t->dirty) {
+        emit8(e, 0x4c); /* mov r10, [rsp] */
+        emit8(e, 0x8b);
+        emit8(e, 0x14);
+        emit8(e, 0x24);
+        emit8(e, 0x41); /* and r10d, dirty */
+        emit8(e, 0x81);
+        emit8(e, 0xe2);
+        emit32(e, t->dirty);
+        emit_load(e, H_R11, OFF_EFLAGS, 4);
+        emit8(e, 0x41); /* and r11d, ~dirty */
+        emit8(e, 0x81);
+        emit8(e, 0xe3);
+        emit32(e, ~t->dirty);
+        emit8(e, 0x45); /* or r11d, r10d */
+        emit8(e, 0x09);
+        emit8(e, 0xd3);
+        emit_store(e, H_R11, OFF_EFLAGS, 4);
+    }
+    emit8(e, 0x48); /* sub rsp, 8 */
+    emit8(e, 0x83);
+    emit8(e, 0xec);
+    emit8(e, 8);
+    return true;
+}
+
+static void emit_flat_helper_end(struct tctx *t, bool saved)
+{
+    struct emitter *e = &t->e;
+    if (!saved)
+        return;
+    emit8(e, 0x48); /* add rsp, 8 */
+    emit8(e, 0x83);
+    emit8(e, 0xc4);
+    emit8(e, 8);
+    emit8(e, 0x9d); /* popfq */
+}
+
+static void emit_flat_load(struct tctx *t, uint32_t info, unsigned size)
+{
+    struct emitter *e = &t->e;
+    uint8_t *slow = emit_flat_lookup(t, size, false);
+    if (size == 4) {
+        emit8(e, 0x8b); /* mov eax, [rcx + rsi] */
+    } else {
+        emit8(e, 0x0f); /* movzx eax, byte/word [rcx + rsi] */
+        emit8(e, size == 2 ? 0xb7 : 0xb6);
+    }
+    emit8(e, 0x04);
+    emit8(e, 0x31);
+    uint8_t *done = emit_jmp_fwd(e);
+    emit_patch(e, slow, e->p);
+    bool saved = emit_flat_helper_begin(t);
+    emit_mov_imm(e, H_RDX, info);
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_load);
+    emit_flat_helper_end(t, saved);
+    emit_patch(e, done, e->p);
+}
+
+/* Stores R8D; leaves the block after the instruction if the slow path's
+ * store hit the running block's code or changed the memory map. */
+static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
+{
+    struct emitter *e = &t->e;
+    uint8_t *slow = emit_flat_lookup(t, size, true);
+    emit_opsize(e, size);
+    emit8(e, 0x44); /* mov [rcx + rsi], r8d/r8w/r8b */
+    emit8(e, size == 1 ? 0x88 : 0x89);
+    emit8(e, 0x04);
+    emit8(e, 0x31);
+    uint8_t *done = emit_jmp_fwd(e);
+    emit_patch(e, slow, e->p);
+    bool saved = emit_flat_helper_begin(t);
+    emit_mov_imm(e, H_RDX, info);
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_store);
+    emit_test_eax(e);
+    uint8_t *stay = emit_jcc_fwd(e, CC_E);
+    if (saved) {
+        emit8(e, 0x48); /* add rsp, 16 */
+        emit8(e, 0x83);
+        emit8(e, 0xc4);
+        emit8(e, 16);
+    }
+    emit_store_imm32(e, OFF_EIP, t->next);
+    emit_jmp_to(e, t->d->epilogue);
+    emit_patch(e, stay, e->p);
+    emit_flat_helper_end(t, saved);
+    emit_patch(e, done, e->p);
+}
+
 /* Loads the memory operand whose offset is in ESI into EAX. */
 static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
     struct emitter *e = &t->e;
+    if (flat_access(t, operand_segment(t->z, o))) {
+        emit_flat_load(t, mem_info(t->z, o, size), size);
+        return;
+    }
     flush_flags(t);
     uint8_t *slow[5];
     emit_fast_lookup(t, operand_segment(t->z, o), size, false, slow);
@@ -530,8 +712,47 @@ static void emit_exit_if_eax(struct tctx *t)
 
 static void emit_mem_store(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
+    if (flat_access(t, operand_segment(t->z, o))) {
+        emit_flat_store(t, mem_info(t->z, o, size), size);
+        return;
+    }
     emit_mem_store_only(t, o, size);
     emit_exit_if_smc(t);
+}
+
+/* Whether the stack may be reached by the flat fast path: SS flat and
+ * 32 bits wide, so ESP is the linear address. */
+static bool flat_stack(const struct tctx *t)
+{
+    return flat_access(t, S_SS) && (t->flags & DBT_MODE_STACK32);
+}
+
+/* ESP += delta, without touching the host's flags. */
+static void emit_adjust_esp(struct tctx *t, int32_t delta)
+{
+    emit_load(&t->e, H_RAX, OFF_REG(R_ESP), 4);
+    emit_lea_disp(&t->e, H_RAX, H_RAX, delta);
+    emit_store(&t->e, H_RAX, OFF_REG(R_ESP), 4);
+}
+
+/* PUSH of R8D on a flat stack: the store comes first (a fault leaves ESP
+ * alone), then ESP moves. */
+static void emit_flat_push(struct tctx *t, unsigned size)
+{
+    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
+    emit_lea_disp(&t->e, H_RSI, H_RSI, -(int32_t)size);
+    emit_flat_store(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
+    emit_adjust_esp(t, -(int32_t)size);
+}
+
+/* POP into EAX from a flat stack, ESP moved past it (and release more). */
+static void emit_flat_pop(struct tctx *t, unsigned size, uint32_t release)
+{
+    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
+    emit_flat_load(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
+    emit_mov_reg(&t->e, H_RDX, H_RAX);
+    emit_adjust_esp(t, (int32_t)(size + release));
+    emit_mov_reg(&t->e, H_RAX, H_RDX);
 }
 
 /* Loads a register or immediate operand into a host register. */
@@ -584,6 +805,42 @@ static void emit_exit_chain(struct tctx *t, uint32_t eip)
     emit_jmp_to(e, t->d->epilogue);
 }
 
+/* Leaves the block for the EIP in R13D (flags already stored): straight
+ * into the block the jump cache holds for it in this block's mode, else
+ * through the dispatch loop. */
+static void emit_jump_cache(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    emit_store(e, H_R13, OFF_EIP, 4);
+    /* The jump cache holds blocks of one CS base and limit: this block's. */
+    const struct x86_segment *cs = &t->d->in.state.sregs[S_CS];
+    emit_mov_imm64(e, H_RCX, cs->base | (uint64_t)cs->limit << 32);
+    emit8(e, 0x48); /* cmp rcx, [rbx + jc_cs] */
+    emit8(e, 0x3b);
+    emit_modrm_rbx(e, H_RCX, OFF_JC_CS);
+    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
+    emit_mov_reg(e, H_RAX, H_R13);
+    emit8(e, 0x25); /* and eax, DBT_JC_SIZE - 1 */
+    emit32(e, DBT_JC_SIZE - 1);
+    emit8(e, 0xc1); /* shl eax, 4: 16-byte entries */
+    emit8(e, 0xe0);
+    emit8(e, 4);
+    emit_mov_imm64(e, H_RCX, (uint64_t)t->flags << 32);
+    emit8(e, 0x4c); /* or rcx, r13 */
+    emit8(e, 0x09);
+    emit8(e, 0xe9);
+    emit8(e, 0x48); /* cmp rcx, [rbx + rax + jc.key] */
+    emit8(e, 0x3b);
+    emit8(e, 0x8c);
+    emit8(e, 0x03);
+    emit32(e, (uint32_t)OFF_JC(key));
+    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
+    emit8(e, 0xff); /* jmp [rbx + rax + jc.code] */
+    emit8(e, 0xa4);
+    emit8(e, 0x03);
+    emit32(e, (uint32_t)OFF_JC(code));
+}
+
 /* --- Instructions ------------------------------------------------------------- */
 
 static int alu_number(ZydisMnemonic m)
@@ -621,6 +878,9 @@ static bool begin_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned s
     if (is_mem(dst)) {
         if (!mem_ok(dst))
             return false;
+        /* end_rmw's store must find EFLAGS as it was before the
+         * instruction, should it fault. */
+        flush_flags(t);
         emit_ea(t, dst);
         emit_mov_reg(&t->e, H_R12, H_RSI);
         emit_mem_load(t, dst, size);
@@ -893,6 +1153,11 @@ static bool tr_push(struct tctx *t)
     } else {
         return false;
     }
+    if (flat_stack(t)) {
+        emit_mov_reg(e, H_R8, H_RSI);
+        emit_flat_push(t, size);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
     emit_mov_imm(e, H_RCX, t->eip);
@@ -910,6 +1175,11 @@ static bool tr_pop(struct tctx *t)
     struct emitter *e = &t->e;
     if (!is_gpr(dst))
         return false;
+    if (flat_stack(t)) {
+        emit_flat_pop(t, size, 0);
+        emit_reg_store(t, dst, H_RAX);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RSI, (size << 4) | DBT_INFO_SYNC);
     emit_mov_imm(e, H_RDX, t->eip);
@@ -1030,6 +1300,12 @@ static bool tr_call(struct tctx *t)
         return false;
     unsigned size = t->z->operand_width / 8;
     struct emitter *e = &t->e;
+    if (flat_stack(t)) {
+        emit_mov_imm(e, H_R8, t->next);
+        emit_flat_push(t, size);
+        emit_exit_chain(t, target);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RSI, t->next);
     emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
@@ -1048,6 +1324,24 @@ static bool tr_ret(struct tctx *t)
     if (z->opcode != 0xc3 && z->opcode != 0xc2)
         return false; /* far returns */
     uint32_t release = z->opcode == 0xc2 ? (uint32_t)t->ops[0].imm.value.u & 0xffff : 0;
+    if (flat_stack(t) && z->operand_width == 32) {
+        /* The target is checked against CS before ESP moves: a target
+         * beyond the limit has the interpreter raise the #GP. */
+        emit_load(e, H_RSI, OFF_REG(R_ESP), 4);
+        emit_flat_load(t, S_SS | (4 << 4) | DBT_INFO_SYNC, 4);
+        flush_flags(t);
+        emit_mov_reg(e, H_R13, H_RAX);
+        emit8(e, 0x41); /* cmp r13d, cs_limit */
+        emit8(e, 0x81);
+        emit8(e, 0xfd);
+        emit32(e, t->d->in.state.sregs[S_CS].limit);
+        uint8_t *bad = emit_jcc_fwd(e, CC_A);
+        emit_adjust_esp(t, (int32_t)(4 + release));
+        emit_jump_cache(t);
+        emit_patch(e, bad, e->p);
+        emit_fallback(t, true);
+        return true;
+    }
     flush_flags(t);
     emit_mov_imm(e, H_RSI, release);
     emit_mov_imm(e, H_RDX, z->operand_width / 8);
@@ -1085,15 +1379,17 @@ static bool tr_indirect(struct tctx *t, bool call)
     emit8(e, 0xfd);
     emit32(e, t->d->in.state.sregs[S_CS].limit);
     uint8_t *bad = emit_jcc_fwd(e, CC_A);
-    if (call) {
+    if (call && flat_stack(t)) {
+        emit_mov_imm(e, H_R8, t->next);
+        emit_flat_push(t, size);
+    } else if (call) {
         emit_mov_imm(e, H_RSI, t->next);
         emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
         emit_mov_imm(e, H_RCX, t->eip);
         emit_arg_interp(e);
         emit_call(e, (const void *)dbt_helper_push);
     }
-    emit_store(e, H_R13, OFF_EIP, 4);
-    emit_jmp_to(e, t->d->epilogue);
+    emit_jump_cache(t);
     emit_patch(e, bad, e->p);
     emit_fallback(t, true);
     return true;
@@ -1266,6 +1562,9 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
     emit_store_imm32(&t.e, OFF_EIP, eip);
     emit_jmp_to(&t.e, d->epilogue);
     emit_patch(&t.e, body, t.e.p);
+    /* Blocks are also entered from other pages (through the jump cache):
+     * each says which page runs, for self-modifying code detection. */
+    emit_store_imm32(&t.e, OFF_RUNNING_PAGE, phys & ~0xfffu);
     uint32_t cur = eip;
     unsigned pos = off;
     unsigned count = 0;
