@@ -225,26 +225,69 @@ static void div_flags_286(struct x86_state *s, uint32_t remainder, bool carry, u
     set_flags(s, FLAGS_ARITH, f);
 }
 
+/* Makes the arithmetic flags of the state part of the snapshot a fault
+ * restores, for the 286's divide errors, which push the flags the division
+ * microcode left. */
+static void set_snapshot_flags(struct interp *in)
+{
+    in->snapshot.eflags = (in->snapshot.eflags & ~FLAGS_ARITH) | (in->state.eflags & FLAGS_ARITH);
+}
+
+/* Raises the divide error of a DIV whose quotient does not fit (a zero
+ * divisor included), leaving the flags as the 80286's microcode leaves them
+ * (SingleStepTests vectors, all 645 such cases of F6.6 and F7.6). The 286
+ * finds the overflow only after its shift-and-subtract loop: it first
+ * subtracts the divisor from the high half of the dividend without a shift
+ * (the comparison that fails on overflow), then shifts the partial
+ * remainder left, taking in the low half's bits from the top, and subtracts
+ * the divisor whenever the shift carried out or the remainder is not below
+ * it. The flags are those of the subtraction of the eighth (sixteenth)
+ * step, that is of the partial remainder after the seventh (fifteenth)
+ * shift minus the divisor, the step the 286 is in when it gives up. */
+static _Noreturn void div_overflow(struct interp *in, uint32_t high, uint32_t low, uint32_t divisor,
+                                   unsigned size)
+{
+    if (model_286(in)) {
+        uint32_t mask = size_mask(size), msb = sign_bit(size);
+        uint32_t remainder = high;
+        if (remainder >= divisor)
+            remainder -= divisor;
+        for (unsigned step = 1; step < size * 8; step++) {
+            bool carry = remainder & msb;
+            remainder = ((remainder << 1) | !!(low & msb)) & mask;
+            low <<= 1;
+            if (step == size * 8 - 1) {
+                /* The fault unwinds to the snapshot taken at the instruction
+                 * boundary: the flags go there to survive it. */
+                alu_sub(&in->state, remainder, divisor, 0, size);
+                set_snapshot_flags(in);
+            } else if (carry || remainder >= divisor)
+                remainder = (remainder - divisor) & mask;
+        }
+    }
+    raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
+}
+
 static void exec_div(struct interp *in, const struct insn *i)
 {
     struct x86_state *s = &in->state;
     unsigned size = i->op[0].size;
     uint64_t divisor = op_read(in, i, 0);
-    if (divisor == 0)
+    if (divisor == 0 && size == 4)
         raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
     if (size == 1) {
         uint32_t n = s->regs[R_EAX] & 0xffff;
+        if ((n >> 8) >= divisor)
+            div_overflow(in, n >> 8, n & 0xff, (uint32_t)divisor, 1);
         uint32_t q = n / (uint32_t)divisor, r = n % (uint32_t)divisor;
-        if (q > 0xff)
-            raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
         reg_set(s, R_EAX, 2, false, (r << 8) | q);
         if (model_286(in))
             div_flags_286(s, r, !(q & 1) || r + divisor > 0xff, 1);
     } else if (size == 2) {
         uint32_t n = ((s->regs[R_EDX] & 0xffff) << 16) | (s->regs[R_EAX] & 0xffff);
+        if ((n >> 16) >= divisor)
+            div_overflow(in, n >> 16, n & 0xffff, (uint32_t)divisor, 2);
         uint32_t q = n / (uint32_t)divisor, r = n % (uint32_t)divisor;
-        if (q > 0xffff)
-            raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
         reg_set(s, R_EAX, 2, false, q);
         reg_set(s, R_EDX, 2, false, r);
         if (model_286(in))
@@ -259,26 +302,50 @@ static void exec_div(struct interp *in, const struct insn *i)
     }
 }
 
+/* Raises the divide error of an IDIV, with what is known of the flags the
+ * 80286 leaves (SingleStepTests vectors, 741 cases of F6.7 and F7.7): AF is
+ * always set; a zero divisor leaves SF, ZF and PF of the low half of the
+ * dividend (AL, AX) with CF and OF clear. For a quotient out of range, CF
+ * and OF are equal but no rule over the operands has been found for them
+ * nor for SF, ZF and PF, which stay as they were (tests/conformance/
+ * exceptions-286.txt masks them). */
+static _Noreturn void idiv_overflow(struct interp *in, uint32_t low, uint32_t divisor,
+                                    unsigned size)
+{
+    if (model_286(in)) {
+        uint32_t f = in->state.eflags | X86_FLAG_AF;
+        if (divisor == 0)
+            f = szp(low, size) | X86_FLAG_AF;
+        set_flags(&in->state, FLAGS_ARITH, f);
+        set_snapshot_flags(in);
+    }
+    raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
+}
+
 static void exec_idiv(struct interp *in, const struct insn *i)
 {
     struct x86_state *s = &in->state;
     unsigned size = i->op[0].size;
     int64_t divisor = (int32_t)sign_extend(op_read(in, i, 0), size);
-    if (divisor == 0)
+    if (divisor == 0 && size == 4)
         raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
     if (size == 1) {
         int64_t n = (int16_t)s->regs[R_EAX];
+        if (divisor == 0)
+            idiv_overflow(in, (uint32_t)n & 0xff, 0, 1);
         int64_t q = n / divisor, r = n % divisor;
         if (q != (int8_t)q)
-            raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
+            idiv_overflow(in, (uint32_t)n & 0xff, (uint32_t)divisor, 1);
         reg_set(s, R_EAX, 2, false, (((uint32_t)r & 0xff) << 8) | ((uint32_t)q & 0xff));
         if (model_286(in))
             div_flags_286(s, (uint32_t)r & 0xff, divisor >= 0, 1);
     } else if (size == 2) {
         int64_t n = (int32_t)(((s->regs[R_EDX] & 0xffff) << 16) | (s->regs[R_EAX] & 0xffff));
+        if (divisor == 0)
+            idiv_overflow(in, (uint32_t)n & 0xffff, 0, 2);
         int64_t q = n / divisor, r = n % divisor;
         if (q != (int16_t)q)
-            raise_exception(in, X86_EXC_DE, NO_ERROR_CODE);
+            idiv_overflow(in, (uint32_t)n & 0xffff, (uint32_t)divisor, 2);
         reg_set(s, R_EAX, 2, false, (uint32_t)q);
         reg_set(s, R_EDX, 2, false, (uint32_t)r);
         if (model_286(in))
