@@ -212,6 +212,12 @@ void memory_note_write(struct memory *mem, uint64_t addr, uint64_t len)
     }
 }
 
+void memory_sync_dirty(struct memory *mem, uint64_t addr, uint64_t len)
+{
+    if (mem->sync_dirty && len)
+        mem->sync_dirty(mem->sync_dirty_opaque, addr, len);
+}
+
 bool memory_test_and_clear_dirty(struct memory *mem, uint64_t addr, uint64_t len,
                                  enum memory_dirty_client client)
 {

@@ -36,6 +36,11 @@ struct memory_region {
     /* MMIO: used when host is NULL. */
     const struct mmio_ops *ops;
     void *opaque;
+    /* RAM whose writes a client must see even when a backend lets the guest
+     * write it directly (the KVM backend logs its dirty pages): the
+     * framebuffer. memory_sync_dirty() brings those writes into the dirty
+     * bits. */
+    bool log_dirty;
 };
 
 /* Flags of one guest page. */
@@ -72,6 +77,10 @@ struct memory {
      * e.g. so the KVM backend can update its memory slots. */
     void (*map_changed)(void *opaque);
     void *map_changed_opaque;
+    /* Set by a backend that writes guest memory without memory_write (KVM):
+     * folds the writes it logged in [addr, addr+len) into the dirty bits. */
+    void (*sync_dirty)(void *opaque, uint64_t addr, uint64_t len);
+    void *sync_dirty_opaque;
 };
 
 bool memory_init(struct memory *mem, uint64_t ram_size);
@@ -113,6 +122,10 @@ void memory_load(struct memory *mem, uint64_t addr, const void *buf, size_t len)
  * memory_write (a backend's own fast path): sets dirty bits and notifies the
  * code cache. */
 void memory_note_write(struct memory *mem, uint64_t addr, uint64_t len);
+
+/* Brings writes the CPU backend made directly into log_dirty regions within
+ * [addr, addr+len) into the dirty bits; call before testing them. */
+void memory_sync_dirty(struct memory *mem, uint64_t addr, uint64_t len);
 
 /* Tests and clears one client's dirty bit for every page in the range;
  * returns whether any was set. */

@@ -598,7 +598,8 @@ struct vga *vga_create(struct memory *mem, struct ioport_bus *io, struct vclock 
                                       .size = VGA_VRAM_SIZE,
                                       .priority = 1,
                                       .enabled = true,
-                                      .host = vga->vram};
+                                      .host = vga->vram,
+                                      .log_dirty = true};
     vga->lfb_address = VGA_LFB_DEFAULT_ADDRESS;
     memory_add_region(mem, &vga->lfb);
 

@@ -542,11 +542,13 @@ static void render_vbe(struct vga *vga, const struct vga_scanout *s, const uint3
 /* ---- Frame ---- */
 
 /* Writes through the LFB go straight to video memory; the memory map noted
- * them in its per-page dirty bits. */
+ * them in its per-page dirty bits (under KVM, once asked to collect them from
+ * the kernel's dirty-page log). */
 static void collect_lfb_dirty(struct vga *vga)
 {
     if (!vga->lfb.enabled || vga->lfb.base + VGA_VRAM_SIZE > (1ull << 32))
         return;
+    memory_sync_dirty(vga->mem, vga->lfb.base, VGA_VRAM_SIZE);
     for (uint32_t page = 0; page < VGA_VRAM_PAGES; page++) {
         uint64_t addr = vga->lfb.base + (uint64_t)page * GUEST_PAGE_SIZE;
         if (memory_test_and_clear_dirty(vga->mem, addr, GUEST_PAGE_SIZE, MEMORY_DIRTY_DISPLAY))

@@ -27,13 +27,20 @@
 #include "../memory.h"
 #include "../vclock.h"
 
-#define KVM_MAX_SLOTS   64
-#define KVM_MAX_CPUID   100
-#define KVM_KICK_SIGNAL SIGUSR1
+#define KVM_MAX_SLOTS 64
+#define KVM_MAX_CPUID 100
+
+/* The signal that makes KVM_RUN return: a real-time one, as SIGUSR1 and
+ * SIGUSR2 belong to the engine's front end (SIGUSR1 writes a screenshot). */
+static int kick_signal(void)
+{
+    return SIGRTMIN + 1;
+}
 
 /* MSR numbers (Intel SDM vol. 4). */
 #define MSR_IA32_TSC          0x00000010
 #define MSR_IA32_APIC_BASE    0x0000001b
+#define MSR_APIC_BASE_ENABLE  (1ull << 11)
 #define MSR_IA32_SYSENTER_CS  0x00000174
 #define MSR_IA32_SYSENTER_ESP 0x00000175
 #define MSR_IA32_SYSENTER_EIP 0x00000176
@@ -46,6 +53,7 @@ struct kvm_slot {
     uint64_t size;
     void *host;
     bool readonly;
+    bool log_dirty; /* KVM logs the pages the guest writes (the framebuffer) */
 };
 
 struct kvm_backend {
@@ -81,9 +89,14 @@ static void kick_signal_handler(int signo)
 
 static int set_slot(struct kvm_backend *kvm, unsigned index, const struct kvm_slot *slot)
 {
+    uint32_t flags = 0;
+    if (slot && slot->readonly)
+        flags |= KVM_MEM_READONLY;
+    if (slot && slot->log_dirty)
+        flags |= KVM_MEM_LOG_DIRTY_PAGES;
     struct kvm_userspace_memory_region region = {
         .slot = index,
-        .flags = slot && slot->readonly ? KVM_MEM_READONLY : 0,
+        .flags = flags,
         .guest_phys_addr = slot ? slot->guest_addr : 0,
         .memory_size = slot ? slot->size : 0,
         .userspace_addr = slot ? (uint64_t)(uintptr_t)slot->host : 0,
@@ -91,10 +104,18 @@ static int set_slot(struct kvm_backend *kvm, unsigned index, const struct kvm_sl
     return ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 }
 
+static bool page_logs_dirty(const struct memory_page *page)
+{
+    return page->region && page->region->log_dirty;
+}
+
 /* Rebuilds KVM's slots from the memory map: every run of pages backed by
  * consecutive host memory with the same protection becomes one slot. ROM is
  * mapped read-only so that writes to it exit as MMIO and are dropped; pages
- * with no host memory (MMIO) are left out, so accesses to them exit. */
+ * with no host memory (MMIO) are left out, so accesses to them exit. Regions
+ * that want their writes seen (the framebuffer) get slots of their own with
+ * KVM's dirty-page log on; a new log starts empty, so their pages count as
+ * written. */
 static void sync_memory_slots(void *opaque)
 {
     struct kvm_backend *kvm = opaque;
@@ -111,18 +132,24 @@ static void sync_memory_slots(void *opaque)
             addr += GUEST_PAGE_SIZE;
             continue;
         }
-        struct kvm_slot slot = {.guest_addr = addr, .host = page->host, .readonly = readonly};
+        struct kvm_slot slot = {.guest_addr = addr,
+                                .host = page->host,
+                                .readonly = readonly,
+                                .log_dirty = !readonly && page_logs_dirty(page)};
         uint64_t end = addr + GUEST_PAGE_SIZE;
         for (; end < (1ull << 32); end += GUEST_PAGE_SIZE) {
             struct memory_page *next = memory_page(mem, end);
             if (next->host != page->host + (end - addr) ||
-                (bool)(next->flags & MEMORY_PAGE_READONLY) != readonly)
+                (bool)(next->flags & MEMORY_PAGE_READONLY) != readonly ||
+                page_logs_dirty(next) != page_logs_dirty(page))
                 break;
         }
         slot.size = end - addr;
-        if (set_slot(kvm, kvm->nr_slots, &slot) == 0)
+        if (set_slot(kvm, kvm->nr_slots, &slot) == 0) {
             kvm->slots[kvm->nr_slots++] = slot;
-        else
+            if (slot.log_dirty)
+                memory_note_write(mem, slot.guest_addr, slot.size);
+        } else
             fprintf(stderr,
                     "kvm: cannot map %#" G_GINT64_MODIFIER "x-%#" G_GINT64_MODIFIER "x: %s\n",
                     (guint64)addr, (guint64)end - 1, g_strerror(errno));
@@ -130,11 +157,96 @@ static void sync_memory_slots(void *opaque)
     }
 }
 
+/* Folds KVM's dirty-page log of the logged slots within [addr, addr+len)
+ * into the memory map's dirty bits. KVM_GET_DIRTY_LOG hands over and clears
+ * the log of a whole slot at once, so every page it names is noted, inside
+ * the range or not. */
+static void sync_dirty_log(void *opaque, uint64_t addr, uint64_t len)
+{
+    struct kvm_backend *kvm = opaque;
+    for (unsigned i = 0; i < kvm->nr_slots; i++) {
+        struct kvm_slot *slot = &kvm->slots[i];
+        if (!slot->log_dirty || slot->guest_addr >= addr + len ||
+            slot->guest_addr + slot->size <= addr)
+            continue;
+        uint64_t pages = slot->size / GUEST_PAGE_SIZE;
+        size_t words = (pages + 63) / 64;
+        uint64_t *bitmap = g_new0(uint64_t, words);
+        struct kvm_dirty_log log = {.slot = i, .dirty_bitmap = bitmap};
+        if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+            /* Without the log, assume the worst: everything was written. */
+            memory_note_write(kvm->cpu->mem, slot->guest_addr, slot->size);
+            g_free(bitmap);
+            continue;
+        }
+        for (size_t w = 0; w < words; w++) {
+            for (uint64_t bits = bitmap[w]; bits; bits &= bits - 1) {
+                uint64_t page = w * 64 + (uint64_t)__builtin_ctzll(bits);
+                memory_note_write(kvm->cpu->mem, slot->guest_addr + page * GUEST_PAGE_SIZE,
+                                  GUEST_PAGE_SIZE);
+            }
+        }
+        g_free(bitmap);
+    }
+}
+
 /* --- CPUID --------------------------------------------------------------- */
 
-/* Takes what KVM supports and keeps what this machine model offers: no local
- * APIC (the PIC is in user space), no x2APIC, no TSC deadline timer, no
- * monitor/mwait, no hypervisor leaves beyond the signature, a 32-bit PC. */
+/* CPUID feature bits (Intel SDM vol. 2, CPUID; AMD APM vol. 3, appendix E). */
+#define CPUID_1_EDX_KEPT                                                                           \
+    ((1u << 0) | (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) |           \
+     (1u << 7) | (1u << 8) | (1u << 11) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 17) |      \
+     (1u << 19) | (1u << 23))
+/* ECX: MOVBE, POPCNT and "running under a hypervisor". */
+#define CPUID_1_ECX_KEPT        ((1u << 22) | (1u << 23) | (1u << 31))
+#define CPUID_7_EBX_ERMS        (1u << 9)
+#define CPUID_80000001_EDX_NX   (1u << 20)
+#define CPUID_80000001_ECX_KEPT ((1u << 0) | (1u << 5)) /* LAHF/SAHF, LZCNT */
+#define CPUID_LEAF_KVM_FEATURES 0x40000001u
+
+/* Takes what KVM supports and keeps what this machine model offers, so that
+ * a guest sees a CPU whose whole state the shared struct x86_state holds
+ * (and that can move to the software backends through a snapshot):
+ * - leaf 1 EDX: FPU, VME, DE, PSE, TSC, MSR, PAE, MCE, CX8, SEP, PGE, CMOV,
+ *   PAT, PSE-36, CLFLUSH, MMX. Not the local APIC (the PIC is in user
+ *   space and there is no APIC device), MTRRs and machine-check banks
+ *   (registers the state does not keep), nor FXSR and SSE/SSE2: the state
+ *   has the x87 registers but no XMM registers or MXCSR.
+ * - leaf 1 ECX: only instructions without state of their own (MOVBE,
+ *   POPCNT) and the hypervisor bit; no SSE3 and later, XSAVE/AVX, x2APIC,
+ *   TSC deadline, MONITOR, VMX or PCID.
+ * - leaf 7: only fast REP MOVSB/STOSB; leaf 0xD (XSAVE) empty.
+ * - 0x80000001: NX (EFER is kept), LAHF/SAHF, LZCNT; no long mode (a 32-bit
+ *   PC), SYSCALL, RDTSCP or SVM.
+ * - KVM's paravirtual features (kvmclock and the like): none, as they need
+ *   MSRs and shared pages the other backends do not have; the signature leaf
+ *   stays, so a guest can still tell it runs under KVM. */
+static void trim_cpuid_entry(struct kvm_cpuid_entry2 *e)
+{
+    switch (e->function) {
+    case 1:
+        e->edx &= CPUID_1_EDX_KEPT;
+        e->ecx &= CPUID_1_ECX_KEPT;
+        e->ebx &= 0x0000ffffu; /* one logical processor, APIC ID 0 */
+        break;
+    case 7:
+        e->eax = e->index == 0 ? 0 : e->eax; /* no further subleaves */
+        e->ebx &= e->index == 0 ? CPUID_7_EBX_ERMS : 0;
+        e->ecx = e->edx = 0;
+        break;
+    case 0xd:
+        e->eax = e->ebx = e->ecx = e->edx = 0;
+        break;
+    case 0x80000001:
+        e->edx &= CPUID_80000001_EDX_NX;
+        e->ecx &= CPUID_80000001_ECX_KEPT;
+        break;
+    case CPUID_LEAF_KVM_FEATURES:
+        e->eax = e->edx = 0;
+        break;
+    }
+}
+
 static bool setup_cpuid(struct kvm_backend *kvm, GError **error)
 {
     size_t size = sizeof(struct kvm_cpuid2) + KVM_MAX_CPUID * sizeof(struct kvm_cpuid_entry2);
@@ -146,22 +258,8 @@ static bool setup_cpuid(struct kvm_backend *kvm, GError **error)
         g_free(cpuid);
         return false;
     }
-    for (unsigned i = 0; i < cpuid->nent; i++) {
-        struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-        switch (e->function) {
-        case 1:
-            e->ecx &= ~((1u << 3) |  /* MONITOR */
-                        (1u << 5) |  /* VMX */
-                        (1u << 21) | /* x2APIC */
-                        (1u << 24)); /* TSC deadline */
-            e->edx &= ~(1u << 9);    /* APIC */
-            e->ebx &= 0x0000ffffu;   /* one logical processor, APIC ID 0 */
-            break;
-        case 0x80000001:
-            e->ecx &= ~(1u << 2); /* SVM */
-            break;
-        }
-    }
+    for (unsigned i = 0; i < cpuid->nent; i++)
+        trim_cpuid_entry(&cpuid->entries[i]);
     int rc = ioctl(kvm->vcpu_fd, KVM_SET_CPUID2, cpuid);
     g_free(cpuid);
     if (rc < 0) {
@@ -191,6 +289,8 @@ static void kvm_destroy(struct cpu *cpu)
         close(kvm->sys_fd);
     if (cpu->mem && cpu->mem->map_changed == sync_memory_slots)
         cpu->mem->map_changed = NULL;
+    if (cpu->mem && cpu->mem->sync_dirty == sync_dirty_log)
+        cpu->mem->sync_dirty = NULL;
     g_free(kvm);
     cpu->backend_data = NULL;
 }
@@ -259,10 +359,12 @@ static bool kvm_init(struct cpu *cpu, GError **error)
 
     struct sigaction sa = {.sa_handler = kick_signal_handler, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
-    sigaction(KVM_KICK_SIGNAL, &sa, NULL);
+    sigaction(kick_signal(), &sa, NULL);
 
     cpu->mem->map_changed = sync_memory_slots;
     cpu->mem->map_changed_opaque = kvm;
+    cpu->mem->sync_dirty = sync_dirty_log;
+    cpu->mem->sync_dirty_opaque = kvm;
     sync_memory_slots(kvm);
     return true;
 
@@ -477,7 +579,10 @@ static void kvm_set_state(struct cpu *cpu, const struct x86_state *state)
     sregs.cr3 = state->cr3;
     sregs.cr4 = state->cr4;
     sregs.efer = state->msr.efer;
-    sregs.apic_base = state->msr.apic_base;
+    /* The machine has no local APIC: KVM shows CPUID's APIC bit whenever the
+     * base MSR says enabled, and a guest that believes it would program an
+     * APIC that is not there. */
+    sregs.apic_base = state->msr.apic_base & ~MSR_APIC_BASE_ENABLE;
     memset(sregs.interrupt_bitmap, 0, sizeof(sregs.interrupt_bitmap));
 
     struct kvm_fpu fpu = {.fcw = state->fpu.control,
@@ -604,7 +709,7 @@ static void prepare_interrupts(struct kvm_backend *kvm)
 static void arm_deadline(struct kvm_backend *kvm, int64_t deadline_ns)
 {
     if (!kvm->timer_created) {
-        struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = KVM_KICK_SIGNAL};
+        struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID, .sigev_signo = kick_signal()};
         sev._sigev_un._tid = gettid();
         if (timer_create(CLOCK_MONOTONIC, &sev, &kvm->deadline_timer) < 0)
             return;
@@ -713,7 +818,7 @@ static void kvm_kick(struct cpu *cpu)
      * covers one that lands while the guest runs. */
     kvm->run->immediate_exit = 1;
     if (kvm->thread_known && !pthread_equal(kvm->vcpu_thread, pthread_self()))
-        pthread_kill(kvm->vcpu_thread, KVM_KICK_SIGNAL);
+        pthread_kill(kvm->vcpu_thread, kick_signal());
 }
 
 const struct cpu_backend cpu_backend_kvm = {

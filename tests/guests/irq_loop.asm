@@ -114,10 +114,14 @@ timer:
     pop ax
     iret
 
+; The GDT stays in the ROM, so its descriptors come with the accessed bit
+; already set: loading a segment would otherwise make the CPU write that bit
+; into the ROM. A PC drops the write, but KVM cannot finish it in a read-only
+; memory slot and retries the load for ever.
 align 8
 gdt:
     dq 0
-    dw 0xffff, 0x0000, 0x9200, 0x008f ; 0x08: data, flat 4 GiB, 16-bit
+    dw 0xffff, 0x0000, 0x9300, 0x008f ; 0x08: data, flat 4 GiB, 16-bit
 gdt_end:
 gdtr:
     dw gdt_end - gdt - 1

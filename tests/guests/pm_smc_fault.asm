@@ -159,12 +159,16 @@ routine:
     retf
 routine_end:
 
+; The GDT stays in the ROM, so its descriptors come with the accessed bit
+; already set: loading a segment would otherwise make the CPU write that bit
+; into the ROM. A PC drops the write, but KVM cannot finish it in a read-only
+; memory slot and retries the load for ever.
 align 8
 gdt:
     dq 0
-    dw 0xffff, 0x0000, 0x9a0f, 0x0040 ; 0x08: code, base F0000h, 64 KiB, 32-bit
-    dw 0xffff, 0x0000, 0x9200, 0x00cf ; 0x10: data, flat 4 GiB
-    dw 0xffff, 0x0000, 0x9a00, 0x00cf ; 0x18: code, flat 4 GiB, 32-bit
+    dw 0xffff, 0x0000, 0x9b0f, 0x0040 ; 0x08: code, base F0000h, 64 KiB, 32-bit
+    dw 0xffff, 0x0000, 0x9300, 0x00cf ; 0x10: data, flat 4 GiB
+    dw 0xffff, 0x0000, 0x9b00, 0x00cf ; 0x18: code, flat 4 GiB, 32-bit
 gdt_end:
 gdtr:
     dw gdt_end - gdt - 1

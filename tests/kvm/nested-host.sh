@@ -60,7 +60,7 @@ if [ ! -f initrd.gz ] || [ "$here/nested-init" -nt initrd.gz ]; then
 fi
 
 rm -f "$work/nested-rc"
-timeout 900 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic -no-reboot \
+timeout 1700 qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 1 -nographic -no-reboot \
     -kernel "x/boot/vmlinuz-$kver" -initrd initrd.gz \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on \
     -virtfs "local,path=$tree,mount_tag=tree,security_model=none,readonly=on" \
