@@ -107,6 +107,17 @@ bool interp_step(struct interp *in)
     return !s->halted;
 }
 
+/* A page's place in the map changed (a PCI BAR moved, VGA memory went from
+ * MMIO to RAM or back): the TLB's cached "writable RAM" permission and page
+ * pointers describe the old map. */
+static void map_changed(void *opaque)
+{
+    struct interp *in = opaque;
+    tlb_flush(in, true);
+    if (in->next_map_changed)
+        in->next_map_changed(in->next_map_changed_opaque);
+}
+
 void interp_setup(struct interp *in, struct cpu *cpu)
 {
     in->cpu = cpu;
@@ -114,10 +125,21 @@ void interp_setup(struct interp *in, struct cpu *cpu)
     tlb_flush(in, true);
     code_cache_init(in);
     debug_update(in);
+    if (cpu->mem) {
+        in->next_map_changed = cpu->mem->map_changed;
+        in->next_map_changed_opaque = cpu->mem->map_changed_opaque;
+        cpu->mem->map_changed = map_changed;
+        cpu->mem->map_changed_opaque = in;
+    }
 }
 
 void interp_teardown(struct interp *in)
 {
+    struct memory *mem = in->cpu->mem;
+    if (mem && mem->map_changed == map_changed && mem->map_changed_opaque == in) {
+        mem->map_changed = in->next_map_changed;
+        mem->map_changed_opaque = in->next_map_changed_opaque;
+    }
     code_cache_destroy(in);
 }
 

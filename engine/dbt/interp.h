@@ -67,6 +67,10 @@ struct interp {
      * (the translator's fast TLB). NULL when nobody listens. */
     void (*tlb_changed)(struct interp *in, uint32_t linear, bool all);
     int64_t tsc_offset; /* guest TSC = virtual nanoseconds + tsc_offset */
+    /* The memory map's previous change listener, called after the TLB is
+     * flushed for a change of the map. */
+    void (*next_map_changed)(void *opaque);
+    void *next_map_changed_opaque;
 };
 
 /* Executes one instruction, or delivers one pending interrupt or exception.
