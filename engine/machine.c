@@ -575,7 +575,10 @@ struct machine *machine_create(struct machine_config *config, GError **error)
     machine_set_post_load(m, m->vga, vga_post_load);
     if (config->vgabios_path && !vga_load_rom(m->vga, config->vgabios_path, error))
         goto fail;
-    machine_add_memory_block(m, "vga.vram", vga_vram(m->vga), VGA_VRAM_SIZE);
+    /* Named after its layout (engine/devices/vga_internal.h), which changed
+     * once: a snapshot holding the older "vga.vram" is refused, not shown
+     * scrambled. */
+    machine_add_memory_block(m, "vga.planes", vga_vram(m->vga), VGA_VRAM_SIZE);
     size_t vga_rom_size;
     uint8_t *vga_rom = vga_rom_shadow(m->vga, &vga_rom_size);
     if (vga_rom)

@@ -203,11 +203,10 @@ static inline uint8_t rotate_right(uint8_t v, unsigned n)
     return (uint8_t)((v >> n) | (v << ((8 - n) & 7)));
 }
 
-static uint8_t vga_mem_readb(struct vga *vga, uint32_t offset)
+/* One byte at CPU address addr of the selected memory map: video memory
+ * through the planes (or as bytes in VBE packed-pixel modes). */
+static uint8_t vga_mem_readb(struct vga *vga, uint32_t addr)
 {
-    uint32_t addr;
-    if (!vga_memory_enabled(vga) || !vga_window_decode(vga, offset, &addr))
-        return 0xff;
     if (vga_vbe_linear(vga))
         return addr < VGA_VRAM_SIZE ? vga->vram[addr] : 0xff;
 
@@ -277,11 +276,8 @@ static uint32_t vga_write_pipeline(const struct vga *vga, uint8_t value)
     return (data & mask) | (vga->latch & ~mask);
 }
 
-static void vga_mem_writeb(struct vga *vga, uint32_t offset, uint8_t value)
+static void vga_mem_writeb(struct vga *vga, uint32_t addr, uint8_t value)
 {
-    uint32_t addr;
-    if (!vga_memory_enabled(vga) || !vga_window_decode(vga, offset, &addr))
-        return;
     if (vga_vbe_linear(vga)) {
         if (addr < VGA_VRAM_SIZE) {
             vga->vram[addr] = value;
@@ -304,28 +300,59 @@ static void vga_mem_writeb(struct vga *vga, uint32_t offset, uint8_t value)
 
     uint32_t data = vga_write_pipeline(vga, value);
     uint32_t keep = ~expand_planes(planes);
-    uint32_t old = vga_vram_load32(vga, addr);
+    uint32_t offset = vga_vram_offset(addr);
+    uint32_t old;
+    memcpy(&old, vga->vram + offset, 4);
     uint32_t new = (old & keep) | (data & ~keep);
-    memcpy(vga->vram + (size_t)addr * 4, &new, 4);
-    vga_mark_dirty(vga, addr * 4);
+    memcpy(vga->vram + offset, &new, 4);
+    vga_mark_dirty(vga, offset);
     if (planes & 4)
         vga->font_dirty = true;
+}
+
+/* Decodes a window access of size bytes at once when all of them land in
+ * the selected memory map, one after the other (every access but one that
+ * straddles the map's end); the bus hands over words and doublewords whole,
+ * so a "rep stosw" costs one decode per word. */
+static bool vga_window_decode_access(const struct vga *vga, uint32_t offset, unsigned size,
+                                     uint32_t *addr)
+{
+    uint32_t last;
+    return vga_memory_enabled(vga) && vga_window_decode(vga, offset, addr) &&
+           vga_window_decode(vga, offset + size - 1, &last) && last == *addr + size - 1;
 }
 
 static uint32_t vga_window_read(void *opaque, uint64_t offset, unsigned size)
 {
     struct vga *vga = opaque;
-    uint32_t v = 0;
-    for (unsigned i = 0; i < size; i++)
-        v |= (uint32_t)vga_mem_readb(vga, (uint32_t)offset + i) << (8 * i);
+    uint32_t v = 0, addr;
+    if (vga_window_decode_access(vga, (uint32_t)offset, size, &addr)) {
+        for (unsigned i = 0; i < size; i++)
+            v |= (uint32_t)vga_mem_readb(vga, addr + i) << (8 * i);
+        return v;
+    }
+    for (unsigned i = 0; i < size; i++) {
+        uint8_t byte = 0xff;
+        if (vga_window_decode_access(vga, (uint32_t)offset + i, 1, &addr))
+            byte = vga_mem_readb(vga, addr);
+        v |= (uint32_t)byte << (8 * i);
+    }
     return v;
 }
 
 static void vga_window_write(void *opaque, uint64_t offset, unsigned size, uint32_t value)
 {
     struct vga *vga = opaque;
-    for (unsigned i = 0; i < size; i++)
-        vga_mem_writeb(vga, (uint32_t)offset + i, (uint8_t)(value >> (8 * i)));
+    uint32_t addr;
+    if (vga_window_decode_access(vga, (uint32_t)offset, size, &addr)) {
+        for (unsigned i = 0; i < size; i++)
+            vga_mem_writeb(vga, addr + i, (uint8_t)(value >> (8 * i)));
+        return;
+    }
+    for (unsigned i = 0; i < size; i++) {
+        if (vga_window_decode_access(vga, (uint32_t)offset + i, 1, &addr))
+            vga_mem_writeb(vga, addr, (uint8_t)(value >> (8 * i)));
+    }
 }
 
 static const struct mmio_ops vga_window_ops = {.read = vga_window_read, .write = vga_window_write};
@@ -789,7 +816,7 @@ bool vga_load_rom_font(struct vga *vga)
         for (unsigned c = 0; c < 256; c++) {
             for (unsigned row = 0; row < 32; row++) {
                 uint8_t bits = row < 16 ? vga->rom_image[at + c * 16 + row] : 0;
-                vga->vram[((size_t)c * 32 + row) * 4 + 2] = bits;
+                vga->vram[vga_vram_offset(c * 32 + row) + 2] = bits;
             }
         }
         vga->font_dirty = true;

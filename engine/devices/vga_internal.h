@@ -12,9 +12,19 @@
 #include "vga.h"
 
 /* The classic adapter addresses 64 KiB per plane. Video memory is stored
- * with the four planes interleaved: plane p of plane address a is byte
- * 4 * a + p. The latches are then one 32-bit load, and a chain-4 or VBE
- * byte address is the same byte in both views. */
+ * as groups of four bytes, one per plane, so that the latches are one 32-bit
+ * load: plane p of plane address a is byte 4 * vga_vram_group(a) + p.
+ *
+ * The groups are not in plane address order. In chain-4 mode (mode 13h) CPU
+ * byte n goes to plane n & 3 at plane address n & ~3, so only every fourth
+ * address of each plane is used. Within each 64 KiB of plane addresses, the
+ * group of address a is therefore (a & 3) << 14 | a >> 2: the addresses a
+ * chain-4 write can reach (a & 3 == 0) come first and in order, and CPU byte
+ * n of a chain-4 window is video memory byte n. Like the address rotation of
+ * SVGA chips, this lets the window be mapped straight onto video memory
+ * (vga.c), and the doubleword-mode scan-out of mode 13h reads it linearly.
+ * Above 64 KiB of plane addresses (VBE planar modes) the same is done per
+ * 64 KiB; VBE packed-pixel modes use the bytes linearly, as their LFB. */
 #define VGA_PLANE_SIZE  0x10000u
 #define VGA_VRAM_PAGES  (VGA_VRAM_SIZE / GUEST_PAGE_SIZE)
 #define VGA_WINDOW_BASE 0xa0000u
@@ -104,10 +114,17 @@ struct vga {
     struct vga_render_state *render;
 };
 
+/* Byte offset in video memory of plane 0 at plane address a. */
+static inline uint32_t vga_vram_offset(uint32_t a)
+{
+    return ((a & ~0xffffu) | (a & 3) << 14 | (a & 0xffff) >> 2) * 4;
+}
+
+/* The four planes at plane address a, plane p in bits 8p..8p+7. */
 static inline uint32_t vga_vram_load32(const struct vga *vga, uint32_t plane_addr)
 {
     uint32_t v;
-    memcpy(&v, vga->vram + (size_t)plane_addr * 4, 4);
+    memcpy(&v, vga->vram + vga_vram_offset(plane_addr), 4);
     return v;
 }
 

@@ -316,7 +316,7 @@ static void draw_text_cell(const struct vga *vga, const struct vga_scanout *s,
     uint8_t ch = key & 0xff, attr = (key >> 8) & 0xff;
     uint32_t font = (attr & 0x08) ? s->font_a : s->font_b;
     uint32_t glyph_addr = (font + ch * 32u + rs) & (VGA_PLANE_SIZE - 1);
-    unsigned glyph = rs < 32 ? vga->vram[glyph_addr * 4 + 2] : 0;
+    unsigned glyph = rs < 32 ? vga->vram[vga_vram_offset(glyph_addr) + 2] : 0;
     unsigned ninth = (s->line_graphics && ch >= 0xc0 && ch <= 0xdf) ? (glyph & 1) : 0;
 
     if (s->mono_underline && (attr & 0x77) == 0x01 && rs == s->underline_row)
@@ -442,7 +442,7 @@ static void render_graphics(struct vga *vga, const struct vga_scanout *s, const 
         bool dirty = full;
         for (unsigned i = 0; i < clocks && !dirty; i++) {
             uint32_t pa = crtc_address(s, p.ma + i, p.rs);
-            dirty = vga->page_dirty[pa * 4 / GUEST_PAGE_SIZE];
+            dirty = vga->page_dirty[vga_vram_offset(pa) / GUEST_PAGE_SIZE];
         }
         if (!dirty)
             continue;
@@ -464,6 +464,17 @@ static bool vram_range_dirty(const struct vga *vga, uint64_t start, uint64_t len
     uint64_t first = start / GUEST_PAGE_SIZE, last = (start + len - 1) / GUEST_PAGE_SIZE;
     for (uint64_t page = first; page <= last && page < VGA_VRAM_PAGES; page++) {
         if (vga->page_dirty[page])
+            return true;
+    }
+    return false;
+}
+
+/* The same for count plane addresses from plane_addr, whose groups of
+ * planes are spread over video memory (vga_internal.h). */
+static bool planes_range_dirty(const struct vga *vga, uint32_t plane_addr, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        if (vga->page_dirty[vga_vram_offset(plane_addr + i) / GUEST_PAGE_SIZE])
             return true;
     }
     return false;
@@ -523,7 +534,8 @@ static void render_vbe(struct vga *vga, const struct vga_scanout *s, const uint3
             }
             continue;
         }
-        if (!full && !vram_range_dirty(vga, offset, used))
+        if (!full && !(planar ? planes_range_dirty(vga, (uint32_t)(offset / 4), used / 4)
+                              : vram_range_dirty(vga, offset, used)))
             continue;
         if (planar) {
             uint32_t *line = line_buffer(st, (size_t)(s->width + 7) / 8 * 8);
