@@ -74,6 +74,34 @@ void memory_update(struct memory *mem)
         mem->map_changed(mem->map_changed_opaque);
 }
 
+void memory_update_range(struct memory *mem, uint64_t base, uint64_t size)
+{
+    uint64_t end = base + size < (1ull << 32) ? base + size : 1ull << 32;
+    for (uint64_t a = base & GUEST_PAGE_MASK; a < end; a += GUEST_PAGE_SIZE) {
+        /* What memory_update's passes would leave here: the highest
+         * priority wins, and among equals the region added last. */
+        struct memory_region *top = NULL;
+        int top_prio = -2;
+        for (unsigned r = 0; r < mem->nr_regions; r++) {
+            struct memory_region *region = mem->regions[r];
+            int p = region->priority < -1 ? -1 : region->priority > 2 ? 2 : region->priority;
+            if (!region->enabled || a < region->base || a >= region->base + region->size ||
+                p < top_prio)
+                continue;
+            top = region;
+            top_prio = p;
+        }
+        struct memory_page *page = &mem->pages[a >> GUEST_PAGE_SHIFT];
+        page->region = top;
+        page->host = top && top->host ? top->host + (a - top->base) : NULL;
+        page->flags &= MEMORY_PAGE_CODE;
+        if (top && top->host && top->readonly)
+            page->flags |= MEMORY_PAGE_READONLY;
+    }
+    if (mem->map_changed)
+        mem->map_changed(mem->map_changed_opaque);
+}
+
 static void note_page_write(struct memory *mem, struct memory_page *page, uint64_t addr,
                             unsigned len)
 {

@@ -91,6 +91,10 @@ void memory_add_region(struct memory *mem, struct memory_region *region);
 /* Re-reads every region's base, size and enabled flag; call after changing
  * them. */
 void memory_update(struct memory *mem);
+/* The same for the pages of [base, base+size) only, when nothing changed
+ * elsewhere: for a device that remaps a small window often (the VGA's
+ * 0xa0000 window between MMIO and video memory as RAM). */
+void memory_update_range(struct memory *mem, uint64_t base, uint64_t size);
 
 static inline struct memory_page *memory_page(struct memory *mem, uint64_t addr)
 {

@@ -140,11 +140,63 @@ static void test_dirty_and_code_tracking(void)
     memory_destroy(&mem);
 }
 
+/* Updating a range leaves its pages as a full update would, whatever the
+ * priorities and order of the regions over them. */
+static void test_update_range_matches_full_update(void)
+{
+    struct memory mem;
+    struct mmio_probe probe = {0};
+    g_assert_true(memory_init(&mem, 1 << 20));
+    static uint8_t bytes[4][0x10000] __attribute__((aligned(4096)));
+    struct memory_region ram = {
+        .name = "ram", .base = 0, .size = 1 << 20, .enabled = true, .host = mem.ram};
+    struct memory_region mmio = {.name = "mmio",
+                                 .base = 0xa0000,
+                                 .size = 0x20000,
+                                 .priority = 1,
+                                 .enabled = true,
+                                 .ops = &probe_ops,
+                                 .opaque = &probe};
+    struct memory_region over[4];
+    memory_add_region(&mem, &ram);
+    memory_add_region(&mem, &mmio);
+    for (unsigned i = 0; i < 4; i++) {
+        over[i] = (struct memory_region){.name = "over",
+                                         .base = 0xa0000,
+                                         .size = 0x10000,
+                                         .priority = i < 2 ? 2 : 1,
+                                         .host = bytes[i],
+                                         .readonly = i == 3};
+        memory_add_region(&mem, &over[i]);
+    }
+    struct memory_page expect[0x20];
+    uint32_t seed = 7;
+    for (unsigned round = 0; round < 200; round++) {
+        for (unsigned i = 0; i < 4; i++) {
+            seed = seed * 1103515245u + 12345u;
+            over[i].enabled = (seed >> 16) & 1;
+            over[i].base = 0xa0000 + ((seed >> 20) & 0x1f) * 0x1000;
+            over[i].size = (((seed >> 25) & 0xf) + 1) * 0x1000;
+        }
+        memory_update_range(&mem, 0xa0000, 0x40000);
+        memcpy(expect, &mem.pages[0xa0], sizeof(expect));
+        memory_update(&mem);
+        for (unsigned p = 0; p < 0x20; p++) {
+            g_assert_true(expect[p].region == mem.pages[0xa0 + p].region);
+            g_assert_true(expect[p].host == mem.pages[0xa0 + p].host);
+            g_assert_cmpuint(expect[p].flags, ==, mem.pages[0xa0 + p].flags);
+        }
+    }
+    memory_destroy(&mem);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/memory/ram-little-endian", test_ram_little_endian);
     g_test_add_func("/memory/overlay-priority-and-rom", test_overlay_priority_and_rom);
     g_test_add_func("/memory/dirty-and-code-tracking", test_dirty_and_code_tracking);
+    g_test_add_func("/memory/update-range-matches-full-update",
+                    test_update_range_matches_full_update);
     return g_test_run();
 }
