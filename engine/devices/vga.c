@@ -357,6 +357,110 @@ static void vga_window_write(void *opaque, uint64_t offset, unsigned size, uint3
 
 static const struct mmio_ops vga_window_ops = {.read = vga_window_read, .write = vga_window_write};
 
+/* ---- Direct mapping of the window ----
+ *
+ * Through the handlers every access costs a call and a decode. In the two
+ * ways software most often fills the screen, the window is plain bytes of
+ * video memory, and it is then mapped onto video memory as RAM over the
+ * handlers, which the CPU backends (and KVM) write without leaving guest
+ * code:
+ * - chain 4 (mode 13h) with write mode 0, no set/reset, no rotation or
+ *   logical operation, bit mask 0xff and all four planes in the map mask,
+ *   and read mode 0: a byte written at n goes unchanged into plane n & 3 at
+ *   plane address n & ~3, which is video memory byte n (vga_internal.h), and
+ *   reading n returns it;
+ * - the bank of a packed-pixel VBE mode, which is video memory bytes.
+ * The memory map's dirty pages (KVM's dirty log under KVM) say what the
+ * guest wrote there; the renderer takes them as damage. Any register write
+ * that ends the condition maps the handlers back before the next access.
+ *
+ * Not modelled while mapped: a chain-4 read through the mapping does not
+ * load the latches (as in QEMU). Only a program that reads in this mode and
+ * then, without reading again, switches to a write mode that uses the
+ * latches could tell; the handlers load them on every read otherwise. */
+
+struct direct_target {
+    uint32_t base, size;
+    uint32_t vram_offset;
+};
+
+static unsigned vga_direct_targets(const struct vga *vga, struct direct_target *t)
+{
+    const uint8_t *gr = vga->gr;
+    if (!vga_memory_enabled(vga))
+        return 0;
+    if (vga_vbe_linear(vga)) {
+        /* The bank register is kept within video memory (vga_vbe.c). */
+        t[0] = (struct direct_target){VGA_WINDOW_BASE, 0x10000,
+                                      (uint32_t)vga->vbe[VBE_INDEX_BANK] << 16};
+        return 1;
+    }
+    if (vga_vbe_enabled(vga) || !(vga->sr[4] & 0x08) || (vga->sr[2] & 0x0f) != 0x0f ||
+        (gr[5] & 0x0b) != 0 || (gr[1] & 0x0f) != 0 || (gr[3] & 0x1f) != 0 || gr[8] != 0xff)
+        return 0;
+    /* Chain-4 plane addresses wrap at 64 KiB: the 128 KiB map shows the
+     * same memory twice. */
+    switch ((gr[6] >> 2) & 3) {
+    case 0:
+        t[0] = (struct direct_target){0xa0000, 0x10000, 0};
+        t[1] = (struct direct_target){0xb0000, 0x10000, 0};
+        return 2;
+    case 1:
+        t[0] = (struct direct_target){0xa0000, 0x10000, 0};
+        return 1;
+    case 2:
+        t[0] = (struct direct_target){0xb0000, 0x8000, 0};
+        return 1;
+    default:
+        t[0] = (struct direct_target){0xb8000, 0x8000, 0};
+        return 1;
+    }
+}
+
+void vga_update_direct_mapping(struct vga *vga)
+{
+    struct direct_target t[2] = {{0}};
+    unsigned n = vga_direct_targets(vga, t);
+    bool same = true;
+    for (unsigned i = 0; i < 2; i++) {
+        const struct memory_region *r = &vga->direct[i];
+        if (r->enabled != (i < n) || (i < n && (r->base != t[i].base || r->size != t[i].size ||
+                                                r->host != vga->vram + t[i].vram_offset)))
+            same = false;
+    }
+    if (same)
+        return;
+    /* What the guest wrote through the old mapping is still to be drawn. */
+    vga_collect_direct_dirty(vga);
+    for (unsigned i = 0; i < 2; i++) {
+        struct memory_region *r = &vga->direct[i];
+        r->enabled = i < n;
+        r->base = i < n ? t[i].base : VGA_WINDOW_BASE;
+        r->size = i < n ? t[i].size : 0x10000;
+        r->host = vga->vram + (i < n ? t[i].vram_offset : 0);
+    }
+    memory_update_range(vga->mem, VGA_WINDOW_BASE, VGA_WINDOW_SIZE);
+}
+
+void vga_collect_direct_dirty(struct vga *vga)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        const struct memory_region *r = &vga->direct[i];
+        if (!r->enabled)
+            continue;
+        memory_sync_dirty(vga->mem, r->base, r->size);
+        uint32_t vram_offset = (uint32_t)(r->host - vga->vram);
+        for (uint32_t off = 0; off < r->size; off += GUEST_PAGE_SIZE) {
+            if (memory_test_and_clear_dirty(vga->mem, r->base + off, GUEST_PAGE_SIZE,
+                                            MEMORY_DIRTY_DISPLAY)) {
+                vga->page_dirty[(vram_offset + off) / GUEST_PAGE_SIZE] = 1;
+                /* Chain-4 bytes n with n & 3 == 2 are plane 2's. */
+                vga->font_dirty = true;
+            }
+        }
+    }
+}
+
 /* ---- Ports ---- */
 
 static bool vga_crtc_port(const struct vga *vga, uint16_t port)
@@ -533,6 +637,10 @@ static void vga_port_writeb(struct vga *vga, uint16_t port, uint8_t value)
     default:
         break;
     }
+    /* Memory enable, the map mask, memory mode and the graphics
+     * controller's data path decide whether the window can be RAM. */
+    if (port == 0x3c2 || port == 0x3c3 || port == 0x3c5 || port == 0x3cf)
+        vga_update_direct_mapping(vga);
 }
 
 /* Word and dword accesses reach consecutive ports, as on the ISA bus: the
@@ -592,6 +700,7 @@ void vga_reset(void *opaque)
     if (vga->rom_shadow)
         memcpy(vga->rom_shadow, vga->rom_image, vga->rom_size);
     vga->force_full = true;
+    vga_update_direct_mapping(vga);
 }
 
 struct vga *vga_create(struct memory *mem, struct ioport_bus *io, struct vclock *clock,
@@ -620,6 +729,16 @@ struct vga *vga_create(struct memory *mem, struct ioport_bus *io, struct vclock 
                                          .ops = &vga_window_ops,
                                          .opaque = vga};
     memory_add_region(mem, &vga->window);
+    for (unsigned i = 0; i < 2; i++) {
+        vga->direct[i] = (struct memory_region){.name = "vga-window-direct",
+                                                .base = VGA_WINDOW_BASE,
+                                                .size = 0x10000,
+                                                .priority = 2,
+                                                .enabled = false,
+                                                .host = vga->vram,
+                                                .log_dirty = true};
+        memory_add_region(mem, &vga->direct[i]);
+    }
     vga->lfb = (struct memory_region){.name = "vga-lfb",
                                       .base = VGA_LFB_DEFAULT_ADDRESS,
                                       .size = VGA_VRAM_SIZE,
@@ -739,6 +858,7 @@ void vga_post_load(void *opaque)
     vga->lfb.base = vga->lfb_address;
     vga->lfb.enabled = vga->lfb_address != 0;
     memory_update(vga->mem);
+    vga_update_direct_mapping(vga);
     memset(vga->page_dirty, 1, sizeof(vga->page_dirty));
     vga->font_dirty = true;
     vga->force_full = true;

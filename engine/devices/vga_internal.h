@@ -76,6 +76,9 @@ struct vga {
 
     uint8_t *vram; /* VGA_VRAM_SIZE bytes */
     struct memory_region window;
+    /* Parts of the window mapped straight onto video memory as RAM while the
+     * registers make its accesses plain bytes (vga.c, "direct mapping"). */
+    struct memory_region direct[2];
     struct memory_region lfb;
     struct memory_region rom;
     uint8_t *rom_image;  /* pristine copy */
@@ -154,6 +157,12 @@ uint32_t vga_vbe_line_length(const struct vga *vga);
 unsigned vga_vbe_bpp(const struct vga *vga);
 
 /* vga.c */
+/* Call after a register that decides how the window reaches video memory
+ * changed: maps it straight onto video memory or back to the handlers. */
+void vga_update_direct_mapping(struct vga *vga);
+/* Takes the guest's writes through the direct mapping since the last call
+ * into page_dirty (and font_dirty). */
+void vga_collect_direct_dirty(struct vga *vga);
 /* Virtual-clock time of the frame in progress, for blinking. */
 uint64_t vga_frame_number(const struct vga *vga);
 

@@ -593,6 +593,7 @@ void vga_render(void *opaque, struct framebuffer *fb)
     uint32_t pal256[256], pal16[16];
 
     collect_lfb_dirty(vga);
+    vga_collect_direct_dirty(vga);
     vga_build_scanout(vga, &s);
     vga_build_palettes(vga, pal256, pal16);
 

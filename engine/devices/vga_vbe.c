@@ -139,6 +139,8 @@ static void vbe_write_register(struct vga *vga, unsigned index, uint16_t value)
     default: /* VIRT_HEIGHT and the memory size are read-only */
         break;
     }
+    if (index == VBE_INDEX_ENABLE || index == VBE_INDEX_BPP || index == VBE_INDEX_BANK)
+        vga_update_direct_mapping(vga);
 }
 
 static uint32_t vbe_ioport_read(void *opaque, uint16_t port, unsigned size)

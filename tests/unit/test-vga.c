@@ -1086,6 +1086,212 @@ static void test_cga_mode6(struct fixture *f, gconstpointer data)
     g_assert_cmphex(pixel(f, 0, 1), ==, BLACK);
 }
 
+/* ---- The window mapped straight onto video memory ---- */
+
+static bool window_is_ram(struct fixture *f, uint32_t addr)
+{
+    return memory_host_ptr(&f->mem, addr) != NULL;
+}
+
+/* A write through the direct mapping leaves video memory exactly as the
+ * handlers would: fixture g stays in mode 13h but reads in read mode 1,
+ * which keeps its window on the handlers and does not change writes. */
+static void test_direct_matches_handlers(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    struct fixture g;
+    fixture_set_up(&g, NULL);
+    set_mode(f, &mode_13);
+    set_mode(&g, &mode_13);
+    gc(&g, 5, 0x48);
+    g_assert_true(window_is_ram(f, 0xa0000));
+    g_assert_true(window_is_ram(f, 0xaffff));
+    g_assert_false(window_is_ram(&g, 0xa0000));
+
+    uint32_t seed = 12345;
+    for (unsigned i = 0; i < 4000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned size = 1u << ((seed >> 29) % 3);
+        uint32_t addr = 0xa0000 + (seed >> 8) % (0x10000 - size + 1);
+        uint32_t value = seed * 2654435761u;
+        memory_write(&f->mem, addr, size, value);
+        memory_write(&g.mem, addr, size, value);
+    }
+    /* A word straddling the end of the 64 KiB map: its second byte is not
+     * video memory in either. */
+    memory_write(&f->mem, 0xaffff, 2, 0x5a6b);
+    memory_write(&g.mem, 0xaffff, 2, 0x5a6b);
+    g_assert_cmpmem(vga_vram(f->vga), 0x40000, vga_vram(g.vga), 0x40000);
+
+    /* Reads in read mode 0 agree too; the bit mask keeps g on the
+     * handlers and only concerns writes. */
+    gc(&g, 5, 0x40);
+    gc(&g, 8, 0x7f);
+    g_assert_false(window_is_ram(&g, 0xa0000));
+    for (uint32_t a = 0xa0000; a < 0xb0000; a += 97)
+        g_assert_cmphex(memory_read(&f->mem, a, 2), ==, memory_read(&g.mem, a, 2));
+    render(f, NULL);
+    render(&g, NULL);
+    for (unsigned y = 0; y < 200; y += 7) {
+        for (unsigned x = 0; x < 320; x += 3)
+            g_assert_cmphex(pixel(f, x, y), ==, pixel(&g, x, y));
+    }
+    fixture_tear_down(&g, NULL);
+}
+
+/* Every register that the condition names turns the mapping off, the
+ * handlers then do what that register says, and undoing it maps the window
+ * again. */
+static void test_direct_mapping_switches(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    g_assert_false(window_is_ram(f, 0xa0000)); /* text mode */
+    g_assert_false(window_is_ram(f, 0xb8000));
+    set_mode(f, &mode_13);
+    g_assert_true(window_is_ram(f, 0xa0000));
+    g_assert_false(window_is_ram(f, 0xb0000)); /* map select 1: 64 KiB at 0xa0000 */
+
+    static const struct {
+        uint16_t port;
+        uint8_t index, off, on;
+    } breakers[] = {
+        {0x3c4, 2, 0x0e, 0x0f}, /* a plane masked off */
+        {0x3c4, 4, 0x06, 0x0e}, /* chain 4 off */
+        {0x3ce, 1, 0x01, 0x00}, /* set/reset enabled */
+        {0x3ce, 3, 0x08, 0x00}, /* logical AND */
+        {0x3ce, 3, 0x01, 0x00}, /* rotate */
+        {0x3ce, 5, 0x41, 0x40}, /* write mode 1 */
+        {0x3ce, 5, 0x42, 0x40}, /* write mode 2 */
+        {0x3ce, 5, 0x48, 0x40}, /* read mode 1 */
+        {0x3ce, 8, 0x7f, 0xff}, /* bit mask */
+    };
+    for (unsigned i = 0; i < G_N_ELEMENTS(breakers); i++) {
+        outw(f, breakers[i].port, (uint16_t)(breakers[i].off << 8 | breakers[i].index));
+        g_assert_false(window_is_ram(f, 0xa0000));
+        outw(f, breakers[i].port, (uint16_t)(breakers[i].on << 8 | breakers[i].index));
+        g_assert_true(window_is_ram(f, 0xa0000));
+    }
+    outb(f, 0x3c2, 0x61); /* memory access disabled in the misc register */
+    g_assert_false(window_is_ram(f, 0xa0000));
+    g_assert_cmphex(readb(f, 0xa0010), ==, 0xff);
+    outb(f, 0x3c2, 0x63);
+    outb(f, 0x3c3, 0x00); /* video subsystem disabled */
+    g_assert_false(window_is_ram(f, 0xa0000));
+    outb(f, 0x3c3, 0x01);
+    g_assert_true(window_is_ram(f, 0xa0000));
+
+    /* The memory maps: the 128 KiB map shows the same 64 KiB twice. */
+    gc(f, 6, 0x01);
+    g_assert_true(window_is_ram(f, 0xa0000));
+    g_assert_true(window_is_ram(f, 0xb0000));
+    writeb(f, 0xb0123, 0x77);
+    g_assert_cmphex(readb(f, 0xa0123), ==, 0x77);
+    gc(f, 6, 0x0d); /* 0xb8000-0xbffff */
+    g_assert_false(window_is_ram(f, 0xa0000));
+    g_assert_false(window_is_ram(f, 0xb0000));
+    g_assert_true(window_is_ram(f, 0xb8000));
+    g_assert_cmphex(readb(f, 0xb8123), ==, 0x77);
+    g_assert_cmphex(readb(f, 0xa0123), ==, 0xff);
+    gc(f, 6, 0x05);
+
+    /* Back to planar writes: the handlers apply the map mask. Plane 1 at
+     * plane address 8 is chain-4 byte 9. */
+    writeb(f, 0xa0008, 0x11);
+    writeb(f, 0xa0009, 0x22);
+    seq(f, 4, 0x06);
+    seq(f, 2, 0x02);
+    writeb(f, 0xa0008, 0xaa);
+    seq(f, 2, 0x0f);
+    gc(f, 4, 0);
+    g_assert_cmphex(readb(f, 0xa0008), ==, 0x11);
+    seq(f, 4, 0x0e);
+    g_assert_true(window_is_ram(f, 0xa0000));
+    g_assert_cmphex(readb(f, 0xa0008), ==, 0x11);
+    g_assert_cmphex(readb(f, 0xa0009), ==, 0xaa);
+
+    /* A write through the handlers in chain 4 (set/reset, all ones) lands
+     * where the mapping reads it. */
+    gc(f, 0, 0x0f);
+    gc(f, 1, 0x0f);
+    writeb(f, 0xa0100, 0x00);
+    gc(f, 1, 0x00);
+    g_assert_true(window_is_ram(f, 0xa0000));
+    g_assert_cmphex(readb(f, 0xa0100), ==, 0xff);
+    g_assert_cmphex(readb(f, 0xa0101), ==, 0x00);
+
+    /* A reset goes back to text mode and the handlers. */
+    vga_reset(f->vga);
+    g_assert_false(window_is_ram(f, 0xa0000));
+}
+
+/* Writes through the mapping are damage; the mapping comes back with the
+ * registers after a snapshot restore. */
+static void test_direct_mapping_damage_and_restore(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    set_mode(f, &mode_13);
+    dac_set(f, 9, 0x3f, 0x3f, 0x3f);
+    render(f, NULL);
+    take_damage(f, NULL);
+    render(f, NULL);
+    g_assert_cmpuint(take_damage(f, NULL), ==, 0);
+    writeb(f, 0xa0000 + 150 * 320 + 100, 9);
+    render(f, NULL);
+    struct fb_rect r;
+    g_assert_cmpuint(take_damage(f, &r), ==, 1);
+    g_assert_cmpuint(r.y, <=, 150);
+    g_assert_cmpuint(r.y + r.height, >, 150);
+    g_assert_cmpuint(r.height, <, 20);
+    g_assert_cmphex(pixel(f, 100, 150), ==, 0xffffffu);
+
+    /* Written through the mapping, then the mapping goes before a frame:
+     * the write is still drawn. */
+    writeb(f, 0xa0000 + 20 * 320 + 5, 9);
+    gc(f, 8, 0x0f);
+    g_assert_false(window_is_ram(f, 0xa0000));
+    render(f, NULL);
+    g_assert_cmpuint(take_damage(f, NULL), ==, 1);
+    g_assert_cmphex(pixel(f, 5, 20), ==, 0xffffffu);
+    gc(f, 8, 0xff);
+
+    GByteArray *saved = g_byte_array_new();
+    vmstate_save(saved, &vga_vmstate, f->vga);
+    vga_reset(f->vga);
+    g_assert_false(window_is_ram(f, 0xa0000));
+    GError *error = NULL;
+    g_assert_true(vmstate_load(saved->data, saved->len, &vga_vmstate, f->vga, &error));
+    g_assert_no_error(error);
+    vga_post_load(f->vga);
+    g_assert_true(window_is_ram(f, 0xa0000));
+    g_assert_cmphex(readb(f, 0xa0000 + 150 * 320 + 100), ==, 9);
+    g_byte_array_free(saved, TRUE);
+}
+
+/* The bank of a packed-pixel VBE mode is mapped onto its 64 KiB of video
+ * memory and follows the bank register. */
+static void test_direct_mapping_vbe_bank(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    vbe_write(f, 3, 8);
+    vbe_write(f, 1, 640);
+    vbe_write(f, 2, 480);
+    vbe_write(f, 4, 0x01);
+    g_assert_true(window_is_ram(f, 0xa0000));
+    g_assert_false(window_is_ram(f, 0xb0000));
+    vbe_write(f, 5, 3);
+    memory_write(&f->mem, 0xa0010, 4, 0x04030201);
+    g_assert_cmphex(memory_read(&f->mem, VGA_LFB_DEFAULT_ADDRESS + 3 * 0x10000 + 0x10, 4), ==,
+                    0x04030201);
+    dac_set(f, 2, 0x3f, 0, 0);
+    render(f, NULL);
+    /* Byte 3 * 65536 + 17 is pixel (17 + 196608 - 307 * 640, 307). */
+    g_assert_cmphex(pixel(f, 3 * 0x10000 + 0x11 - 307 * 640, 307), ==, 0xff0000u);
+    vbe_write(f, 5, 0);
+    g_assert_cmphex(memory_read(&f->mem, 0xa0010, 4), ==, 0);
+    vbe_write(f, 4, 0x00);
+    g_assert_false(window_is_ram(f, 0xa0000));
+}
+
 static void test_framebuffer_damage(void)
 {
     struct framebuffer *fb = framebuffer_new(100, 80);
@@ -1208,6 +1414,10 @@ int main(int argc, char **argv)
     ADD("option-rom", test_option_rom);
     ADD("gallery", test_gallery);
     ADD("screenshot-png", test_screenshot_png);
+    ADD("direct-matches-handlers", test_direct_matches_handlers);
+    ADD("direct-mapping-switches", test_direct_mapping_switches);
+    ADD("direct-mapping-damage-and-restore", test_direct_mapping_damage_and_restore);
+    ADD("direct-mapping-vbe-bank", test_direct_mapping_vbe_bank);
 #undef ADD
     g_test_add_func("/vga/display-update", test_display_update);
     g_test_add_func("/display/framebuffer-damage", test_framebuffer_damage);
