@@ -190,11 +190,11 @@ static uint32_t vga_plane_addr_mask(const struct vga *vga)
     return vga_vbe_enabled(vga) ? VGA_VRAM_SIZE / 4 - 1 : VGA_PLANE_SIZE - 1;
 }
 
-/* One byte per plane set in the low four bits of planes. */
+/* One byte per plane set in the low four bits of planes: each bit is
+ * carried to bit 0 of its byte (shifts of 0, 7, 14 and 21) and widened. */
 static inline uint32_t expand_planes(unsigned planes)
 {
-    return ((planes & 1) ? 0x000000ffu : 0) | ((planes & 2) ? 0x0000ff00u : 0) |
-           ((planes & 4) ? 0x00ff0000u : 0) | ((planes & 8) ? 0xff000000u : 0);
+    return ((planes & 0x0f) * 0x00204081u & 0x01010101u) * 0xffu;
 }
 
 static inline uint8_t rotate_right(uint8_t v, unsigned n)
