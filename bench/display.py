@@ -15,6 +15,9 @@ run under vivarium-engine (--vnc) and under qemu-system-i386 -accel tcg
   drew per second, and updates per second a VNC client receives while it
   asks for the next one as soon as one arrives (and, for the engine,
   Invalidate signals per second).
+- fill rate: guests that refill the whole screen as fast as they can, in
+  mode 13h (chain 4) and in mode 12h (16-colour planar); frames the guest
+  drew per second, with the same VNC client connected.
 - idle CPU: the idle guest HLTs with interrupts on; host CPU time used by the
   emulator process over --idle-seconds, as a share of one core, with a VNC
   server but no client.
@@ -257,10 +260,10 @@ def measure_latency(peer, args, images):
         stop(proc)
 
 
-def measure_fps(peer, args, images):
+def measure_fps(peer, args, images, mode=2):
     port = vnc_port()
     dbus = DbusFrames() if peer == "vivarium" else None
-    proc = start(peer, args, images[2], port, dbus)
+    proc = start(peer, args, images[mode], port, dbus)
     reader = DebugconReader(proc.stdout)
     try:
         client = Rfb(port)
@@ -312,11 +315,13 @@ def main():
     parser.add_argument("--latency-seconds", type=float, default=6)
     parser.add_argument("--fps-seconds", type=float, default=5)
     parser.add_argument("--idle-seconds", type=float, default=10)
+    parser.add_argument("--fill-only", action="store_true",
+                        help="measure only the fill rates")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="vivarium-display-bench-")
     images = []
-    for mode in range(3):
+    for mode in range(5):
         path = os.path.join(work, f"display-guest-{mode}.img")
         subprocess.run(["nasm", "-f", "bin", f"-DMODE={mode}", "-o", path,
                         os.path.join(HERE, "display-guest.asm")], check=True)
@@ -324,7 +329,13 @@ def main():
 
     peers = ["vivarium", "qemu"]
     results = {}
+    fills = {}
     for peer in peers:
+        fills[peer] = [measure_fps(peer, args, images, mode)[2] for mode in (3, 4)]
+        if args.fill_only:
+            print(f"{peer}: fill rate, frames/s: mode 13h {fills[peer][0]:.1f}, "
+                  f"mode 12h {fills[peer][1]:.1f}")
+            continue
         marks, vnc, bus = measure_latency(peer, args, images)
         fps, bus_fps, guest_fps = measure_fps(peer, args, images)
         idle = measure_idle(peer, args, images)
@@ -337,9 +348,19 @@ def main():
               f"{fps:.1f} VNC updates/s" +
               (f", {bus_fps:.1f} Invalidate/s" if bus_fps is not None else ""))
         print(f"  idle guest (HLT): {idle:.2f}% of one core")
+        print(f"  fill rate, frames the guest drew per second: mode 13h {fills[peer][0]:.1f}, "
+              f"mode 12h {fills[peer][1]:.1f}")
 
+    fv, fq = fills["vivarium"], fills["qemu"]
+    if args.fill_only:
+        if fq[0] and fq[1]:
+            print(f"vivarium against qemu: fill rate mode 13h {fv[0] / fq[0]:.2f}x, "
+                  f"mode 12h {fv[1] / fq[1]:.2f}x")
+        return
     v, q = results["vivarium"], results["qemu"]
     print("vivarium against qemu:")
+    if fq[0] and fq[1]:
+        print(f"  fill rate: mode 13h {fv[0] / fq[0]:.2f}x, mode 12h {fv[1] / fq[1]:.2f}x")
     if v[0] and q[0]:
         print(f"  VNC update latency (median): {statistics.median(v[0]) / statistics.median(q[0]):.2f}x")
     if q[2]:
