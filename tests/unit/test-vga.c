@@ -1086,6 +1086,44 @@ static void test_cga_mode6(struct fixture *f, gconstpointer data)
     g_assert_cmphex(pixel(f, 0, 1), ==, BLACK);
 }
 
+/* VBE's 4-bit planar modes: the window writes planes as in mode 12h, banked
+ * in 64 KiB of plane addresses, and the scan-out reads them back. */
+static void test_vbe_planar(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    vbe_write(f, 3, 4);
+    vbe_write(f, 1, 1280);
+    vbe_write(f, 2, 1024);
+    vbe_write(f, 4, 0x01);
+    g_assert_false(memory_host_ptr(&f->mem, 0xa0000));
+    seq(f, 2, 0x0f);
+    seq(f, 4, 0x06);
+    gc(f, 5, 0x02); /* write mode 2: the byte is a colour */
+    gc(f, 6, 0x05);
+    gc(f, 8, 0x80);
+    /* 160 plane addresses per line: (24, 100) is address 16003, bit 7. */
+    writeb(f, 0xa0000 + 100 * 160 + 3, 0x0c);
+    render(f, NULL);
+    g_assert_cmpuint(f->fb->width, ==, 1280);
+    g_assert_cmphex(pixel(f, 24, 100), ==, 0xff5555u);
+    g_assert_cmphex(pixel(f, 25, 100), ==, BLACK);
+    take_damage(f, NULL);
+    render(f, NULL);
+    g_assert_cmpuint(take_damage(f, NULL), ==, 0);
+
+    /* Bank 1: plane address 65536 is line 409, byte 96, so x = 768. */
+    vbe_write(f, 5, 1);
+    writeb(f, 0xa0000, 0x09);
+    render(f, NULL);
+    struct fb_rect r;
+    g_assert_cmpuint(take_damage(f, &r), ==, 1);
+    g_assert_cmpuint(r.y, <=, 409);
+    g_assert_cmpuint(r.y + r.height, >, 409);
+    g_assert_cmphex(pixel(f, 768, 409), ==, 0x5555ffu);
+    g_assert_cmphex(pixel(f, 769, 409), ==, BLACK);
+    g_assert_cmphex(pixel(f, 24, 100), ==, 0xff5555u);
+}
+
 /* ---- The window mapped straight onto video memory ---- */
 
 static bool window_is_ram(struct fixture *f, uint32_t addr)
@@ -1414,6 +1452,7 @@ int main(int argc, char **argv)
     ADD("option-rom", test_option_rom);
     ADD("gallery", test_gallery);
     ADD("screenshot-png", test_screenshot_png);
+    ADD("vbe-planar", test_vbe_planar);
     ADD("direct-matches-handlers", test_direct_matches_handlers);
     ADD("direct-mapping-switches", test_direct_mapping_switches);
     ADD("direct-mapping-damage-and-restore", test_direct_mapping_damage_and_restore);
