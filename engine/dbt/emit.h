@@ -271,6 +271,26 @@ static inline void emit_movzx16(struct emitter *e, unsigned dst, unsigned src)
     emit_modrm_reg(e, dst, src);
 }
 
+/* movzx dst32, src8/src16 for any host registers (a REX prefix makes
+ * registers 4-7 SPL-DIL rather than AH-BH). */
+static inline void emit_movzx_reg(struct emitter *e, unsigned from_size, unsigned dst, unsigned src)
+{
+    emit8(e, (uint8_t)(0x40 | ((dst & 8) ? 4 : 0) | ((src & 8) ? 1 : 0)));
+    emit8(e, 0x0f);
+    emit8(e, from_size == 1 ? 0xb6 : 0xb7);
+    emit_modrm_reg(e, dst, src);
+}
+
+/* mov dst8/dst16, src8/src16: replaces the low bytes of dst, keeping the
+ * rest (with a REX prefix, as for emit_movzx_reg). */
+static inline void emit_mov_low(struct emitter *e, unsigned size, unsigned dst, unsigned src)
+{
+    emit_opsize(e, size);
+    emit8(e, (uint8_t)(0x40 | ((src & 8) ? 4 : 0) | ((dst & 8) ? 1 : 0)));
+    emit8(e, size == 1 ? 0x88 : 0x89);
+    emit_modrm_reg(e, src, dst);
+}
+
 /* lea dst32, [base64 + index64 * scale + disp32] */
 static inline void emit_lea_sib(struct emitter *e, unsigned dst, unsigned base, unsigned index,
                                 unsigned scale, int32_t disp)

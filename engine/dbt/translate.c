@@ -3,10 +3,8 @@
  *
  * A block runs from its entry to the first control transfer, the end of
  * its page, the end of CS or DBT_MAX_BLOCK_INSNS instructions. Guest
- * registers and EFLAGS live in struct x86_state, addressed from RBX; host
- * registers only carry values within one instruction, except R12, which
- * keeps a memory operand's offset across the helper calls of a
- * read-modify-write.
+ * registers and EFLAGS live in struct x86_state, addressed from RBX, and
+ * R12-R14 cache guest registers within a block (see "Register cache").
  *
  * Flags. Guest and host compute the arithmetic flags the same way, so an
  * ALU instruction is emitted as the same host instruction and its flags are
@@ -90,6 +88,12 @@ struct tctx {
      * (dirty is always a subset of host_valid). */
     uint32_t host_valid;
     uint32_t dirty;
+    /* The register cache: the host register (R12-R14) that also holds
+     * guest register r's whole value, or 0; host registers reserved as
+     * temporaries (a bit per host register); the next one to evict. */
+    uint8_t cache_host[8];
+    uint16_t reserved;
+    unsigned victim;
 };
 
 static struct {
@@ -301,6 +305,145 @@ static bool mem_ok(const ZydisDecodedOperand *o)
     return o->mem.segment >= ZYDIS_REGISTER_ES && o->mem.segment <= ZYDIS_REGISTER_GS;
 }
 
+/* --- Register cache ----------------------------------------------------------
+ *
+ * Within a block, guest registers are also kept in R12, R13 and R14, so an
+ * instruction reads its register operands from host registers instead of
+ * loading them (and waiting for the store of the instruction before).
+ * The cache is write-through: every write of a guest register still goes
+ * to struct x86_state, so memory always holds the exact guest state and
+ * nothing is written back at exits, helper calls or faults. R12-R14 are
+ * callee-saved, so memory helpers keep them; after a helper that may
+ * change guest registers (the interpreter, the stack helpers) the cache is
+ * forgotten. The three also serve as temporaries of a few instructions:
+ * using one as a temporary first forgets what it cached, and one that must
+ * survive other operand accesses is reserved meanwhile. The cache is empty
+ * at every block entry, and wherever code paths join (each path keeps
+ * memory and its cached registers equal, so the mappings both paths share
+ * stay valid). */
+
+static const uint8_t cache_regs[] = {H_R12, H_R13, H_R14};
+#define NR_CACHE_REGS ((unsigned)sizeof(cache_regs))
+
+static void cache_reset(struct tctx *t)
+{
+    memset(t->cache_host, 0, sizeof(t->cache_host));
+}
+
+/* Host register host is about to be overwritten by something else. */
+static void cache_clobber(struct tctx *t, unsigned host)
+{
+    for (unsigned r = 0; r < 8; r++) {
+        if (t->cache_host[r] == host)
+            t->cache_host[r] = 0;
+    }
+}
+
+static void cache_reserve(struct tctx *t, unsigned host)
+{
+    cache_clobber(t, host);
+    t->reserved |= (uint16_t)(1u << host);
+}
+
+static void cache_release(struct tctx *t, unsigned host)
+{
+    t->reserved &= (uint16_t) ~(1u << host);
+}
+
+/* Keeps only the mappings both paths of a join have (saved is the other
+ * path's cache). */
+static void cache_join(struct tctx *t, const uint8_t *saved)
+{
+    for (unsigned r = 0; r < 8; r++) {
+        if (t->cache_host[r] != saved[r])
+            t->cache_host[r] = 0;
+    }
+}
+
+/* A host register for a new cache entry, or 0 if all are reserved. */
+static unsigned cache_alloc(struct tctx *t)
+{
+    for (unsigned i = 0; i < NR_CACHE_REGS; i++) {
+        unsigned host = cache_regs[i];
+        if (t->reserved & (1u << host))
+            continue;
+        bool used = false;
+        for (unsigned r = 0; r < 8; r++)
+            used |= t->cache_host[r] == host;
+        if (!used)
+            return host;
+    }
+    for (unsigned k = 0; k < NR_CACHE_REGS; k++) {
+        unsigned i = (t->victim + k) % NR_CACHE_REGS;
+        unsigned host = cache_regs[i];
+        if (t->reserved & (1u << host))
+            continue;
+        t->victim = i + 1;
+        cache_clobber(t, host);
+        return host;
+    }
+    return 0;
+}
+
+/* The host register holding guest register r's 32-bit value: its cache
+ * register (loaded now if need be), or scratch if none is free. */
+static unsigned emit_greg_use(struct tctx *t, unsigned r, unsigned scratch)
+{
+    unsigned c = t->cache_host[r];
+    if (c)
+        return c;
+    c = cache_alloc(t);
+    if (!c) {
+        emit_load(&t->e, scratch, OFF_REG(r), 4);
+        return scratch;
+    }
+    emit_load(&t->e, c, OFF_REG(r), 4);
+    t->cache_host[r] = c;
+    return c;
+}
+
+/* Loads size bytes of guest register r, from byte high (1 for AH-BH),
+ * into host, zero-extended. */
+static void emit_greg_read(struct tctx *t, unsigned r, unsigned high, unsigned size, unsigned host)
+{
+    if (size == 4) {
+        unsigned c = emit_greg_use(t, r, host);
+        if (c != host)
+            emit_mov_reg(&t->e, host, c);
+        return;
+    }
+    unsigned c = t->cache_host[r];
+    if (c && !high)
+        emit_movzx_reg(&t->e, size, host, c);
+    else
+        emit_load(&t->e, host, OFF_REG(r) + (int32_t)high, size);
+}
+
+/* Writes the low size bytes of host into guest register r at byte high. */
+static void emit_greg_write(struct tctx *t, unsigned r, unsigned high, unsigned size, unsigned host)
+{
+    emit_store(&t->e, host, OFF_REG(r) + (int32_t)high, size);
+    unsigned c = t->cache_host[r];
+    if (high) {
+        t->cache_host[r] = 0;
+    } else if (size == 4) {
+        if (!c) {
+            c = cache_alloc(t);
+            if (!c)
+                return;
+            t->cache_host[r] = (uint8_t)c;
+        }
+        emit_mov_reg(&t->e, c, host);
+    } else if (c) {
+        emit_mov_low(&t->e, size, c, host);
+    }
+}
+
+static unsigned greg_number(ZydisRegister r)
+{
+    return (unsigned)(reg32_offset(r) - OFF_REG(0)) / 4;
+}
+
 /* Computes a memory operand's offset into ESI (no flags touched). */
 static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
 {
@@ -308,15 +451,23 @@ static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
     int32_t disp = o->mem.disp.has_displacement ? (int32_t)o->mem.disp.value : 0;
     bool base = o->mem.base != ZYDIS_REGISTER_NONE;
     bool index = o->mem.index != ZYDIS_REGISTER_NONE;
+    unsigned scale = o->mem.scale ? o->mem.scale : 1;
+    unsigned b = H_RSI;
     if (base)
-        emit_load(e, H_RSI, reg32_offset(o->mem.base), 4);
+        b = emit_greg_use(t, greg_number(o->mem.base), H_RSI);
     else
-        emit_mov_imm(e, H_RSI, 0);
+        emit_mov_imm(e, H_RSI, index ? 0 : (uint32_t)disp);
     if (index) {
-        emit_load(e, H_RCX, reg32_offset(o->mem.index), 4);
-        emit_lea_sib(e, H_RSI, H_RSI, H_RCX, o->mem.scale ? o->mem.scale : 1, disp);
-    } else if (disp) {
-        emit_lea_disp(e, H_RSI, H_RSI, disp);
+        /* The base's cache register must survive the index's load. */
+        uint16_t reserved = t->reserved;
+        t->reserved |= (uint16_t)(1u << b);
+        unsigned i = emit_greg_use(t, greg_number(o->mem.index), H_RCX);
+        t->reserved = reserved;
+        emit_lea_sib(e, H_RSI, b, i, scale, disp);
+    } else if (base && disp) {
+        emit_lea_disp(e, H_RSI, b, disp);
+    } else if (base && b != H_RSI) {
+        emit_mov_reg(e, H_RSI, b);
     }
     if (t->z->address_width == 16)
         emit_movzx16(e, H_RSI, H_RSI);
@@ -668,6 +819,7 @@ static void emit_mem_store_only(struct tctx *t, const ZydisDecodedOperand *o, un
 {
     struct emitter *e = &t->e;
     flush_flags(t);
+    cache_clobber(t, H_R14);
     uint8_t *slow[5];
     emit_fast_lookup(t, operand_segment(t->z, o), size, true, slow);
     emit_opsize(e, size);
@@ -706,6 +858,7 @@ static void emit_exit_if_smc(struct tctx *t)
  * called returned non-zero. */
 static void emit_exit_if_eax(struct tctx *t)
 {
+    cache_clobber(t, H_R14);
     emit_mov_reg(&t->e, H_R14, H_RAX);
     emit_exit_if_smc(t);
 }
@@ -727,20 +880,20 @@ static bool flat_stack(const struct tctx *t)
     return flat_access(t, S_SS) && (t->flags & DBT_MODE_STACK32);
 }
 
-/* ESP += delta, without touching the host's flags. */
+/* ESP += delta, without touching the host's flags (RAX is clobbered). */
 static void emit_adjust_esp(struct tctx *t, int32_t delta)
 {
-    emit_load(&t->e, H_RAX, OFF_REG(R_ESP), 4);
-    emit_lea_disp(&t->e, H_RAX, H_RAX, delta);
-    emit_store(&t->e, H_RAX, OFF_REG(R_ESP), 4);
+    unsigned esp = emit_greg_use(t, R_ESP, H_RAX);
+    emit_lea_disp(&t->e, H_RAX, esp, delta);
+    emit_greg_write(t, R_ESP, 0, 4, H_RAX);
 }
 
 /* PUSH of R8D on a flat stack: the store comes first (a fault leaves ESP
  * alone), then ESP moves. */
 static void emit_flat_push(struct tctx *t, unsigned size)
 {
-    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
-    emit_lea_disp(&t->e, H_RSI, H_RSI, -(int32_t)size);
+    unsigned esp = emit_greg_use(t, R_ESP, H_RSI);
+    emit_lea_disp(&t->e, H_RSI, esp, -(int32_t)size);
     emit_flat_store(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
     emit_adjust_esp(t, -(int32_t)size);
 }
@@ -748,7 +901,7 @@ static void emit_flat_push(struct tctx *t, unsigned size)
 /* POP into EAX from a flat stack, ESP moved past it (and release more). */
 static void emit_flat_pop(struct tctx *t, unsigned size, uint32_t release)
 {
-    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
+    emit_greg_read(t, R_ESP, 0, 4, H_RSI);
     emit_flat_load(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
     emit_mov_reg(&t->e, H_RDX, H_RAX);
     emit_adjust_esp(t, (int32_t)(size + release));
@@ -764,7 +917,8 @@ static void emit_operand(struct tctx *t, const ZydisDecodedOperand *o, unsigned 
         int32_t off;
         unsigned sz;
         gpr_location(o->reg.value, &off, &sz);
-        emit_load(&t->e, host, off, sz);
+        off -= OFF_REG(0);
+        emit_greg_read(t, (unsigned)off / 4, (unsigned)off % 4, sz, host);
     }
 }
 
@@ -773,7 +927,8 @@ static void emit_reg_store(struct tctx *t, const ZydisDecodedOperand *o, unsigne
     int32_t off;
     unsigned size;
     gpr_location(o->reg.value, &off, &size);
-    emit_store(&t->e, host, off, size);
+    off -= OFF_REG(0);
+    emit_greg_write(t, (unsigned)off / 4, (unsigned)off % 4, size, host);
 }
 
 /* Leaves the block for eip. */
@@ -882,6 +1037,7 @@ static bool begin_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned s
          * instruction, should it fault. */
         flush_flags(t);
         emit_ea(t, dst);
+        cache_reserve(t, H_R12);
         emit_mov_reg(&t->e, H_R12, H_RSI);
         emit_mem_load(t, dst, size);
         return true;
@@ -899,6 +1055,7 @@ static void end_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned siz
         /* The store may fault, and must find the flags as they were: the
          * new ones wait in R13 until it is done. */
         uint32_t dirty = t->dirty;
+        cache_clobber(t, H_R13);
         if (dirty) {
             emit8(e, 0x9c); /* pushfq */
             emit8(e, 0x41); /* pop r13 */
@@ -907,6 +1064,7 @@ static void end_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned siz
         }
         emit_mov_reg(e, H_R8, H_RAX);
         emit_mov_reg(e, H_RSI, H_R12);
+        cache_release(t, H_R12);
         emit_mem_store_only(t, dst, size);
         if (dirty) {
             emit8(e, 0x41); /* and r13d, dirty */
@@ -1015,10 +1173,12 @@ static bool tr_shift(struct tctx *t, unsigned ext)
     if (!begin_rmw(t, dst, size))
         return false;
     flush_flags(t);
-    emit_load(&t->e, H_RCX, OFF_REG(R_ECX), 1);
+    emit_greg_read(t, R_ECX, 0, 1, H_RCX);
     emit8(&t->e, 0xf6); /* test cl, 31 */
     emit8(&t->e, 0xc1);
     emit8(&t->e, 31);
+    uint8_t saved[8];
+    memcpy(saved, t->cache_host, sizeof(saved));
     uint8_t *skip = emit_jcc_fwd(&t->e, CC_E);
     emit_shift(&t->e, ext, size, H_RAX, -1);
     t->host_valid = 0;
@@ -1026,6 +1186,7 @@ static bool tr_shift(struct tctx *t, unsigned ext)
     end_rmw(t, dst, size);
     flush_flags(t);
     emit_patch(&t->e, skip, t->e.p);
+    cache_join(t, saved);
     t->host_valid = 0;
     return true;
 }
@@ -1163,6 +1324,7 @@ static bool tr_push(struct tctx *t)
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_push);
+    cache_reset(t);
     flags_clobbered(t);
     emit_exit_if_eax(t);
     return true;
@@ -1185,6 +1347,7 @@ static bool tr_pop(struct tctx *t)
     emit_mov_imm(e, H_RDX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_pop);
+    cache_reset(t);
     flags_clobbered(t);
     emit_reg_store(t, dst, H_RAX);
     return true;
@@ -1238,25 +1401,25 @@ static void tr_extend(struct tctx *t, ZydisMnemonic m)
     struct emitter *e = &t->e;
     switch (m) {
     case ZYDIS_MNEMONIC_CBW:
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 1);
+        emit_greg_read(t, R_EAX, 0, 1, H_RAX);
         emit_movsx(e, 1, H_RAX, H_RAX);
-        emit_store(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit_greg_write(t, R_EAX, 0, 2, H_RAX);
         break;
     case ZYDIS_MNEMONIC_CWDE:
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit_greg_read(t, R_EAX, 0, 2, H_RAX);
         emit_movsx(e, 2, H_RAX, H_RAX);
-        emit_store(e, H_RAX, OFF_REG(R_EAX), 4);
+        emit_greg_write(t, R_EAX, 0, 4, H_RAX);
         break;
     case ZYDIS_MNEMONIC_CWD:
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit_greg_read(t, R_EAX, 0, 2, H_RAX);
         emit8(e, 0x66); /* cwd */
         emit8(e, 0x99);
-        emit_store(e, H_RDX, OFF_REG(R_EDX), 2);
+        emit_greg_write(t, R_EDX, 0, 2, H_RDX);
         break;
     default: /* CDQ */
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 4);
+        emit_greg_read(t, R_EAX, 0, 4, H_RAX);
         emit8(e, 0x99); /* cdq */
-        emit_store(e, H_RDX, OFF_REG(R_EDX), 4);
+        emit_greg_write(t, R_EDX, 0, 4, H_RDX);
         break;
     }
 }
@@ -1312,6 +1475,7 @@ static bool tr_call(struct tctx *t)
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_push);
+    cache_reset(t);
     flags_clobbered(t);
     emit_exit_chain(t, target);
     return true;
@@ -1327,9 +1491,10 @@ static bool tr_ret(struct tctx *t)
     if (flat_stack(t) && z->operand_width == 32) {
         /* The target is checked against CS before ESP moves: a target
          * beyond the limit has the interpreter raise the #GP. */
-        emit_load(e, H_RSI, OFF_REG(R_ESP), 4);
+        emit_greg_read(t, R_ESP, 0, 4, H_RSI);
         emit_flat_load(t, S_SS | (4 << 4) | DBT_INFO_SYNC, 4);
         flush_flags(t);
+        cache_reserve(t, H_R13);
         emit_mov_reg(e, H_R13, H_RAX);
         emit8(e, 0x41); /* cmp r13d, cs_limit */
         emit8(e, 0x81);
@@ -1348,6 +1513,7 @@ static bool tr_ret(struct tctx *t)
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_ret);
+    cache_reset(t);
     emit_jmp_to(e, t->d->epilogue);
     return true;
 }
@@ -1373,6 +1539,7 @@ static bool tr_indirect(struct tctx *t, bool call)
         return false;
     }
     flush_flags(t);
+    cache_reserve(t, H_R13);
     emit_mov_reg(e, H_R13, H_RAX);
     emit8(e, 0x41); /* cmp r13d, cs_limit */
     emit8(e, 0x81);
@@ -1388,6 +1555,7 @@ static bool tr_indirect(struct tctx *t, bool call)
         emit_mov_imm(e, H_RCX, t->eip);
         emit_arg_interp(e);
         emit_call(e, (const void *)dbt_helper_push);
+        cache_reset(t);
     }
     emit_jump_cache(t);
     emit_patch(e, bad, e->p);
@@ -1516,6 +1684,7 @@ static void emit_fallback(struct tctx *t, bool last)
     emit_mov_imm(e, H_RDX, t->next);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_interp);
+    cache_reset(t);
     flags_clobbered(t);
     if (last) {
         emit_jmp_to(e, t->d->epilogue);
@@ -1593,6 +1762,7 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
         t.ops = ops;
         t.eip = cur;
         t.next = cur + z.length;
+        t.reserved = 0;
         enum tr_result r = translate_insn(&t);
         count++;
         pos += z.length;
