@@ -784,6 +784,32 @@ static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
     emit_patch(e, done, e->p);
 }
 
+/* Stores R8D like emit_flat_store, for an instruction that changes
+ * registers after its store: rather than leaving the block, it sets R14D
+ * (reserved) to whether the store hit the running block's code, for
+ * emit_exit_if_smc once the instruction is complete. RFLAGS must hold no
+ * guest flags. */
+static void emit_flat_store_r14(struct tctx *t, uint32_t info, unsigned size)
+{
+    struct emitter *e = &t->e;
+    cache_reserve(t, H_R14);
+    uint8_t *slow = emit_flat_lookup(t, size, true);
+    emit_opsize(e, size);
+    emit8(e, 0x44); /* mov [rcx + rsi], r8d/r8w/r8b */
+    emit8(e, size == 1 ? 0x88 : 0x89);
+    emit8(e, 0x04);
+    emit8(e, 0x31);
+    emit_mov_imm(e, H_R14, 0);
+    uint8_t *done = emit_jmp_fwd(e);
+    emit_patch(e, slow, e->p);
+    emit_mov_imm(e, H_RDX, info);
+    emit_mov_imm(e, H_RCX, t->eip);
+    emit_arg_interp(e);
+    emit_call(e, (const void *)dbt_helper_store);
+    emit_mov_reg(e, H_R14, H_RAX);
+    emit_patch(e, done, e->p);
+}
+
 /* Loads the memory operand whose offset is in ESI into EAX. */
 static void emit_mem_load(struct tctx *t, const ZydisDecodedOperand *o, unsigned size)
 {
@@ -1424,6 +1450,72 @@ static void tr_extend(struct tctx *t, ZydisMnemonic m)
     }
 }
 
+/* MOVS, STOS and LODS without a repeat prefix, on flat segments with
+ * 32-bit addresses: the load, then the store, then ESI and EDI move by the
+ * operand size, down when DF is set. */
+static bool tr_string(struct tctx *t)
+{
+    const ZydisDecodedInstruction *z = t->z;
+    struct emitter *e = &t->e;
+    if (z->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT || z->address_width != 32 ||
+        (z->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)))
+        return false;
+    unsigned op = z->opcode & ~1u;
+    if (op != 0xa4 && op != 0xaa && op != 0xac)
+        return false;
+    unsigned size = (z->opcode & 1) ? z->operand_width / 8 : 1;
+    bool loads = op != 0xaa, stores = op != 0xac;
+    /* The source's segment may be overridden; the destination is ES. */
+    unsigned src_seg = S_DS;
+    if (loads) {
+        const ZydisDecodedOperand *src = NULL;
+        for (unsigned k = 0; k < z->operand_count; k++) {
+            if (is_mem(&t->ops[k]) && t->ops[k].mem.base == ZYDIS_REGISTER_ESI)
+                src = &t->ops[k];
+        }
+        if (!src)
+            return false;
+        src_seg = operand_segment(z, src);
+    }
+    if ((loads && !flat_access(t, src_seg)) || (stores && !flat_access(t, S_ES)))
+        return false;
+    flush_flags(t);
+    if (loads) {
+        emit_greg_read(t, R_ESI, 0, 4, H_RSI);
+        emit_flat_load(t, src_seg | (size << 4) | DBT_INFO_SYNC, size);
+    }
+    if (stores) {
+        if (loads)
+            emit_mov_reg(e, H_R8, H_RAX);
+        else
+            emit_greg_read(t, R_EAX, 0, size, H_R8);
+        emit_greg_read(t, R_EDI, 0, 4, H_RSI);
+        emit_flat_store_r14(t, S_ES | (size << 4) | DBT_INFO_SYNC, size);
+    }
+    if (op == 0xac)
+        emit_greg_write(t, R_EAX, 0, size, H_RAX);
+    /* edx = DF ? -size : size */
+    emit_mov_imm(e, H_RDX, size);
+    emit_mov_imm(e, H_RCX, (uint32_t) - (int32_t)size);
+    emit8(e, 0xf7); /* test dword [rbx + eflags], DF */
+    emit_modrm_rbx(e, 0, OFF_EFLAGS);
+    emit32(e, X86_FLAG_DF);
+    emit_cmovcc(e, CC_NE, H_RDX, H_RCX);
+    flags_clobbered(t);
+    if (loads) {
+        unsigned esi = emit_greg_use(t, R_ESI, H_RAX);
+        emit_lea_sib(e, H_RAX, esi, H_RDX, 1, 0);
+        emit_greg_write(t, R_ESI, 0, 4, H_RAX);
+    }
+    if (stores) {
+        unsigned edi = emit_greg_use(t, R_EDI, H_RAX);
+        emit_lea_sib(e, H_RAX, edi, H_RDX, 1, 0);
+        emit_greg_write(t, R_EDI, 0, 4, H_RAX);
+        emit_exit_if_smc(t);
+    }
+    return true;
+}
+
 /* The target of a relative branch, or false if it lies outside CS (the
  * interpreter then raises the #GP). */
 static bool branch_target(struct tctx *t, uint32_t *target)
@@ -1631,6 +1723,16 @@ static enum tr_result translate_insn(struct tctx *t)
         return TR_FALLBACK;
     case ZYDIS_MNEMONIC_RET:
         return tr_ret(t) ? TR_END : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_MOVSB:
+    case ZYDIS_MNEMONIC_MOVSW:
+    case ZYDIS_MNEMONIC_MOVSD:
+    case ZYDIS_MNEMONIC_STOSB:
+    case ZYDIS_MNEMONIC_STOSW:
+    case ZYDIS_MNEMONIC_STOSD:
+    case ZYDIS_MNEMONIC_LODSB:
+    case ZYDIS_MNEMONIC_LODSW:
+    case ZYDIS_MNEMONIC_LODSD:
+        return tr_string(t) ? TR_NEXT : TR_FALLBACK;
     default:
         break;
     }
