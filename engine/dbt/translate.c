@@ -14,7 +14,10 @@
  * reading flags that RFLAGS no longer holds. An instruction that overwrites
  * every dirty flag before any of that simply drops the old ones, so
  * "add; sub; jnz" stores nothing until the branch, and the branch tests the
- * host flags directly.
+ * host flags directly. Blocks are entered with the guest's arithmetic
+ * flags in RFLAGS (all counted as dirty), and exits into another block
+ * (chained jumps, the jump cache) leave them there, so only exits to the
+ * dispatch loop store them.
  *
  * Precise exceptions. Only helpers fault: memory accesses and the
  * interpreter fallback. An instruction's first helper call records the
@@ -71,6 +74,7 @@ _Static_assert(offsetof(struct dbt, jc_cs_limit) == offsetof(struct dbt, jc_cs_b
 
 _Static_assert(sizeof(struct dbt_ftlb_entry) == 32, "the fast path indexes 32-byte entries");
 _Static_assert(DBT_FTLB_BITS == 32 - 22, "R15D holds 32 - DBT_FTLB_BITS");
+_Static_assert(DBT_JC_SIZE == 1u << (32 - 22), "the jump cache is indexed with R15D");
 _Static_assert(sizeof(struct interp_tlb_entry) == 24, "the fast path indexes 24-byte TLB entries");
 
 #define FLAGS_ALL                                                                                  \
@@ -751,9 +755,21 @@ static void emit_flat_load(struct tctx *t, uint32_t info, unsigned size)
     emit_patch(e, done, e->p);
 }
 
-/* Stores R8D; leaves the block after the instruction if the slow path's
- * store hit the running block's code or changed the memory map. */
-static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
+/* Where a store that hit the running block's code leaves the block to:
+ * the instruction's end, which for PUSH and CALL also moves ESP (the
+ * store is their last access, made before ESP moves), and for CALL is
+ * its target (an immediate, or R13D for indirect calls). */
+struct store_exit {
+    int32_t esp_delta;
+    bool to_r13;
+    uint32_t eip;
+};
+
+/* Stores R8D; leaves the block after the instruction (see struct
+ * store_exit; NULL: the next instruction) if the slow path's store hit the
+ * running block's code or changed the memory map. */
+static void emit_flat_store_to(struct tctx *t, uint32_t info, unsigned size,
+                               const struct store_exit *x)
 {
     struct emitter *e = &t->e;
     uint8_t *slow = emit_flat_lookup(t, size, true);
@@ -777,11 +793,25 @@ static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
         emit8(e, 0xc4);
         emit8(e, 16);
     }
-    emit_store_imm32(e, OFF_EIP, t->next);
+    if (x && x->esp_delta) {
+        /* The cache is not looked at on this way out: memory is exact. */
+        emit_load(e, H_RAX, OFF_REG(R_ESP), 4);
+        emit_lea_disp(e, H_RAX, H_RAX, x->esp_delta);
+        emit_store(e, H_RAX, OFF_REG(R_ESP), 4);
+    }
+    if (x && x->to_r13)
+        emit_store(e, H_R13, OFF_EIP, 4);
+    else
+        emit_store_imm32(e, OFF_EIP, x ? x->eip : t->next);
     emit_jmp_to(e, t->d->epilogue);
     emit_patch(e, stay, e->p);
     emit_flat_helper_end(t, saved);
     emit_patch(e, done, e->p);
+}
+
+static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
+{
+    emit_flat_store_to(t, info, size, NULL);
 }
 
 /* Stores R8D like emit_flat_store, for an instruction that changes
@@ -915,12 +945,14 @@ static void emit_adjust_esp(struct tctx *t, int32_t delta)
 }
 
 /* PUSH of R8D on a flat stack: the store comes first (a fault leaves ESP
- * alone), then ESP moves. */
-static void emit_flat_push(struct tctx *t, unsigned size)
+ * alone), then ESP moves. A CALL passes its target (to_r13 or eip) for
+ * the way out after a store into the running block's code. */
+static void emit_flat_push(struct tctx *t, unsigned size, bool to_r13, uint32_t eip)
 {
+    struct store_exit x = {.esp_delta = -(int32_t)size, .to_r13 = to_r13, .eip = eip};
     unsigned esp = emit_greg_use(t, R_ESP, H_RSI);
     emit_lea_disp(&t->e, H_RSI, esp, -(int32_t)size);
-    emit_flat_store(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
+    emit_flat_store_to(t, S_SS | (size << 4) | DBT_INFO_SYNC, size, &x);
     emit_adjust_esp(t, -(int32_t)size);
 }
 
@@ -977,49 +1009,86 @@ static void emit_exit_chain(struct tctx *t, uint32_t eip)
         emit_exit(t, eip);
         return;
     }
-    flush_flags(t);
+    /* Blocks are entered with the flags in RFLAGS; the way to the
+     * dispatch loop stores them. */
+    need_host_flags(t, FLAGS_ALL);
     uint8_t *site = e->p;
     emit8(e, 0xe9); /* jmp rel32, falling through until chained */
     emit32(e, 0);
+    flush_flags(t);
     emit_store_imm32(e, OFF_EIP, eip);
     emit_store_imm32(e, OFF_CHAIN, (uint32_t)(site - t->d->buffer));
     emit_jmp_to(e, t->d->epilogue);
 }
 
-/* Leaves the block for the EIP in R13D (flags already stored): straight
- * into the block the jump cache holds for it in this block's mode, else
- * through the dispatch loop. */
+/* Jumps to the rel32 field returned unless RCX is zero, without touching
+ * RFLAGS. */
+static uint8_t *emit_jump_unless_rcx_zero(struct emitter *e)
+{
+    emit8(e, 0xe3); /* jrcxz over the jmp */
+    emit8(e, 5);
+    return emit_jmp_fwd(e);
+}
+
+/* RCX -= the 64-bit value at [rbx + rax*8 + disp] (or [rbx + disp] when
+ * !indexed), without touching RFLAGS: R10 = ~value, RCX += R10 + 1. */
+static void emit_sub_rcx_noflags(struct emitter *e, bool indexed, int32_t disp)
+{
+    emit8(e, 0x4c); /* mov r10, [...] */
+    emit8(e, 0x8b);
+    if (indexed) {
+        emit8(e, 0x94);
+        emit8(e, 0xc3);
+        emit32(e, (uint32_t)disp);
+    } else {
+        emit_modrm_rbx(e, H_R10, disp);
+    }
+    emit8(e, 0x49); /* not r10 */
+    emit8(e, 0xf7);
+    emit8(e, 0xd2);
+    emit8(e, 0x4a); /* lea rcx, [rcx + r10 + 1] */
+    emit8(e, 0x8d);
+    emit8(e, 0x4c);
+    emit8(e, 0x11);
+    emit8(e, 0x01);
+}
+
+/* Leaves the block for the EIP in R13D: straight into the block the jump
+ * cache holds for it in this block's mode, with the flags in RFLAGS as
+ * blocks expect them, else through the dispatch loop. The lookup leaves
+ * RFLAGS alone, so flags computed before an indirect jump or a return
+ * need not be stored. */
 static void emit_jump_cache(struct tctx *t)
 {
     struct emitter *e = &t->e;
+    need_host_flags(t, FLAGS_ALL);
     emit_store(e, H_R13, OFF_EIP, 4);
     /* The jump cache holds blocks of one CS base and limit: this block's. */
     const struct x86_segment *cs = &t->d->in.state.sregs[S_CS];
     emit_mov_imm64(e, H_RCX, cs->base | (uint64_t)cs->limit << 32);
-    emit8(e, 0x48); /* cmp rcx, [rbx + jc_cs] */
-    emit8(e, 0x3b);
-    emit_modrm_rbx(e, H_RCX, OFF_JC_CS);
-    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
-    emit_mov_reg(e, H_RAX, H_R13);
-    emit8(e, 0x25); /* and eax, DBT_JC_SIZE - 1 */
-    emit32(e, DBT_JC_SIZE - 1);
-    emit8(e, 0xc1); /* shl eax, 4: 16-byte entries */
-    emit8(e, 0xe0);
-    emit8(e, 4);
+    emit_sub_rcx_noflags(e, false, OFF_JC_CS);
+    uint8_t *miss_cs = emit_jump_unless_rcx_zero(e);
+    /* rax = (eip % DBT_JC_SIZE) * 2, to index 16-byte entries by 8 */
+    emit_shiftx(e, true, false, H_RAX, H_R13, H_R15);
+    emit_shiftx(e, false, false, H_RAX, H_RAX, H_R15);
+    emit8(e, 0x8d); /* lea eax, [rax + rax] */
+    emit8(e, 0x04);
+    emit8(e, 0x00);
     emit_mov_imm64(e, H_RCX, (uint64_t)t->flags << 32);
-    emit8(e, 0x4c); /* or rcx, r13 */
-    emit8(e, 0x09);
-    emit8(e, 0xe9);
-    emit8(e, 0x48); /* cmp rcx, [rbx + rax + jc.key] */
-    emit8(e, 0x3b);
-    emit8(e, 0x8c);
-    emit8(e, 0x03);
-    emit32(e, (uint32_t)OFF_JC(key));
-    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
-    emit8(e, 0xff); /* jmp [rbx + rax + jc.code] */
+    emit8(e, 0x4a); /* lea rcx, [rcx + r13]: the key */
+    emit8(e, 0x8d);
+    emit8(e, 0x0c);
+    emit8(e, 0x29);
+    emit_sub_rcx_noflags(e, true, OFF_JC(key));
+    uint8_t *miss_key = emit_jump_unless_rcx_zero(e);
+    emit8(e, 0xff); /* jmp [rbx + rax*8 + jc.code] */
     emit8(e, 0xa4);
-    emit8(e, 0x03);
+    emit8(e, 0xc3);
     emit32(e, (uint32_t)OFF_JC(code));
+    emit_patch(e, miss_cs, e->p);
+    emit_patch(e, miss_key, e->p);
+    flush_flags(t);
+    emit_jmp_to(e, t->d->epilogue);
 }
 
 /* --- Instructions ------------------------------------------------------------- */
@@ -1342,7 +1411,7 @@ static bool tr_push(struct tctx *t)
     }
     if (flat_stack(t)) {
         emit_mov_reg(e, H_R8, H_RSI);
-        emit_flat_push(t, size);
+        emit_flat_push(t, size, false, t->next);
         return true;
     }
     flush_flags(t);
@@ -1537,6 +1606,8 @@ static bool tr_jcc(struct tctx *t, unsigned cc)
     uint32_t target;
     if (!branch_target(t, &target))
         return false;
+    /* Both exits want the flags in RFLAGS (blocks are entered so). */
+    need_host_flags(t, FLAGS_ALL);
     unsigned host_cc = host_condition(t, cc);
     uint32_t host_valid = t->host_valid, dirty = t->dirty;
     uint8_t *taken = emit_jcc_fwd(&t->e, host_cc);
@@ -1557,7 +1628,7 @@ static bool tr_call(struct tctx *t)
     struct emitter *e = &t->e;
     if (flat_stack(t)) {
         emit_mov_imm(e, H_R8, t->next);
-        emit_flat_push(t, size);
+        emit_flat_push(t, size, false, target);
         emit_exit_chain(t, target);
         return true;
     }
@@ -1573,6 +1644,29 @@ static bool tr_call(struct tctx *t)
     return true;
 }
 
+/* Moves an indirect target from EAX to R13D (reserved) and checks it
+ * against the CS limit the block was translated for (part of its key):
+ * returns the jump to patch to the code for a target beyond it (the
+ * interpreter then raises the #GP), or NULL under a 4 GiB limit, which
+ * needs no check (and keeps the flags in RFLAGS). */
+static uint8_t *emit_check_target(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    uint32_t limit = t->d->in.state.sregs[S_CS].limit;
+    if (limit != 0xffffffffu)
+        flush_flags(t);
+    cache_reserve(t, H_R13);
+    emit_mov_reg(e, H_R13, H_RAX);
+    if (limit == 0xffffffffu)
+        return NULL;
+    emit8(e, 0x41); /* cmp r13d, cs_limit */
+    emit8(e, 0x81);
+    emit8(e, 0xfd);
+    emit32(e, limit);
+    flags_clobbered(t);
+    return emit_jcc_fwd(e, CC_A);
+}
+
 static bool tr_ret(struct tctx *t)
 {
     const ZydisDecodedInstruction *z = t->z;
@@ -1585,18 +1679,14 @@ static bool tr_ret(struct tctx *t)
          * beyond the limit has the interpreter raise the #GP. */
         emit_greg_read(t, R_ESP, 0, 4, H_RSI);
         emit_flat_load(t, S_SS | (4 << 4) | DBT_INFO_SYNC, 4);
-        flush_flags(t);
-        cache_reserve(t, H_R13);
-        emit_mov_reg(e, H_R13, H_RAX);
-        emit8(e, 0x41); /* cmp r13d, cs_limit */
-        emit8(e, 0x81);
-        emit8(e, 0xfd);
-        emit32(e, t->d->in.state.sregs[S_CS].limit);
-        uint8_t *bad = emit_jcc_fwd(e, CC_A);
+        uint8_t *bad = emit_check_target(t);
         emit_adjust_esp(t, (int32_t)(4 + release));
         emit_jump_cache(t);
-        emit_patch(e, bad, e->p);
-        emit_fallback(t, true);
+        if (bad) {
+            t->host_valid = t->dirty = 0;
+            emit_patch(e, bad, e->p);
+            emit_fallback(t, true);
+        }
         return true;
     }
     flush_flags(t);
@@ -1630,17 +1720,13 @@ static bool tr_indirect(struct tctx *t, bool call)
     } else {
         return false;
     }
-    flush_flags(t);
-    cache_reserve(t, H_R13);
-    emit_mov_reg(e, H_R13, H_RAX);
-    emit8(e, 0x41); /* cmp r13d, cs_limit */
-    emit8(e, 0x81);
-    emit8(e, 0xfd);
-    emit32(e, t->d->in.state.sregs[S_CS].limit);
-    uint8_t *bad = emit_jcc_fwd(e, CC_A);
+    if (call && !flat_stack(t))
+        flush_flags(t);
+    uint8_t *bad = emit_check_target(t);
+    uint32_t host_valid = t->host_valid, dirty = t->dirty;
     if (call && flat_stack(t)) {
         emit_mov_imm(e, H_R8, t->next);
-        emit_flat_push(t, size);
+        emit_flat_push(t, size, true, 0);
     } else if (call) {
         emit_mov_imm(e, H_RSI, t->next);
         emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
@@ -1648,10 +1734,15 @@ static bool tr_indirect(struct tctx *t, bool call)
         emit_arg_interp(e);
         emit_call(e, (const void *)dbt_helper_push);
         cache_reset(t);
+        flags_clobbered(t);
     }
     emit_jump_cache(t);
-    emit_patch(e, bad, e->p);
-    emit_fallback(t, true);
+    if (bad) {
+        t->host_valid = host_valid;
+        t->dirty = dirty;
+        emit_patch(e, bad, e->p);
+        emit_fallback(t, true);
+    }
     return true;
 }
 
@@ -1821,18 +1912,31 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
         return NULL;
 
     struct tctx t = {.d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}};
-    const uint8_t *code = t.e.p;
     t.block_eip = eip;
     t.flags = flags;
-    /* Every entry, from the dispatch loop or a chained block, counts down
-     * the budget and returns to the loop when it runs out. */
-    emit8(&t.e, 0x83); /* sub dword [rbx + budget], 1 */
-    emit_modrm_rbx(&t.e, 5, OFF_BUDGET);
-    emit8(&t.e, 1);
-    uint8_t *body = emit_jcc_fwd(&t.e, CC_NS);
+    /* Blocks are entered (from the dispatch loop, a chained exit or the
+     * jump cache) with the guest's arithmetic flags in RFLAGS, where
+     * EFLAGS in memory may be behind: all of them count as dirty. Every
+     * entry counts down the budget, without touching RFLAGS, and returns
+     * to the loop when it ran out, through the exit before the entry. */
+    t.host_valid = t.dirty = FLAGS_ALL;
+    const uint8_t *out_of_budget = t.e.p;
+    flush_flags(&t);
     emit_store_imm32(&t.e, OFF_EIP, eip);
     emit_jmp_to(&t.e, d->epilogue);
-    emit_patch(&t.e, body, t.e.p);
+    const uint8_t *code = t.e.p;
+    emit_load(&t.e, H_RCX, OFF_BUDGET, 4);
+    emit8(&t.e, 0x44); /* lea r10d, [rcx - 1] */
+    emit8(&t.e, 0x8d);
+    emit8(&t.e, 0x51);
+    emit8(&t.e, 0xff);
+    emit_store(&t.e, H_R10, OFF_BUDGET, 4);
+    ptrdiff_t back = out_of_budget - (t.e.p + 2);
+    if (back < -128)
+        g_error("dbt: a block's budget exit is out of reach");
+    emit8(&t.e, 0xe3); /* jrcxz out_of_budget */
+    emit8(&t.e, (uint8_t)(int8_t)back);
+    t.host_valid = t.dirty = FLAGS_ALL;
     /* Blocks are also entered from other pages (through the jump cache):
      * each says which page runs, for self-modifying code detection. */
     emit_store_imm32(&t.e, OFF_RUNNING_PAGE, phys & ~0xfffu);
