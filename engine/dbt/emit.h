@@ -303,6 +303,18 @@ static inline void emit_lea_sib(struct emitter *e, unsigned dst, unsigned base, 
     emit32(e, (uint32_t)disp);
 }
 
+/* lea dst32, [index64 * scale + disp32] (no base) */
+static inline void emit_lea_index(struct emitter *e, unsigned dst, unsigned index, unsigned scale,
+                                  int32_t disp)
+{
+    static const uint8_t ss[9] = {[1] = 0, [2] = 1, [4] = 2, [8] = 3};
+    emit_rex(e, false, dst, index, 0);
+    emit8(e, 0x8d);
+    emit8(e, (uint8_t)(0x04 | ((dst & 7) << 3)));                   /* mod=00, rm=SIB */
+    emit8(e, (uint8_t)((ss[scale] << 6) | ((index & 7) << 3) | 5)); /* no base */
+    emit32(e, (uint32_t)disp);
+}
+
 /* lea dst32, [base64 + disp32] */
 static inline void emit_lea_disp(struct emitter *e, unsigned dst, unsigned base, int32_t disp)
 {

@@ -80,6 +80,33 @@ _Static_assert(sizeof(struct interp_tlb_entry) == 24, "the fast path indexes 24-
 #define FLAGS_ALL                                                                                  \
     (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF)
 
+/* Where a store that hit the running block's code leaves the block to:
+ * the instruction's end, which for PUSH and CALL also moves ESP (the
+ * store is their last access, made before ESP moves), and for CALL is
+ * its target (an immediate, or R13D for indirect calls). */
+struct store_exit {
+    int32_t esp_delta;
+    bool to_r13;
+    uint32_t eip;
+};
+
+/* The slow path of a flat access, emitted after the block's code so the
+ * fast path runs straight on: what it does and the translation state it
+ * starts from. */
+enum slow_kind { SLOW_LOAD, SLOW_STORE, SLOW_STORE_R14 };
+
+struct slow_path {
+    enum slow_kind kind;
+    uint8_t *jump;         /* the fast path's jump to patch */
+    const uint8_t *resume; /* where the fast path goes on */
+    uint32_t info, eip, next;
+    uint32_t host_valid, dirty;
+    bool has_exit;
+    struct store_exit exit;
+};
+
+#define DBT_MAX_SLOW_PATHS 256
+
 struct tctx {
     struct dbt *d;
     struct emitter e;
@@ -98,6 +125,8 @@ struct tctx {
     uint8_t cache_host[8];
     uint16_t reserved;
     unsigned victim;
+    struct slow_path *slow;
+    unsigned nr_slow;
 };
 
 static struct {
@@ -459,9 +488,12 @@ static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
     unsigned b = H_RSI;
     if (base)
         b = emit_greg_use(t, greg_number(o->mem.base), H_RSI);
-    else
-        emit_mov_imm(e, H_RSI, index ? 0 : (uint32_t)disp);
-    if (index) {
+    else if (!index)
+        emit_mov_imm(e, H_RSI, (uint32_t)disp);
+    if (index && !base) {
+        unsigned i = emit_greg_use(t, greg_number(o->mem.index), H_RCX);
+        emit_lea_index(e, H_RSI, i, scale, disp);
+    } else if (index) {
         /* The base's cache register must survive the index's load. */
         uint16_t reserved = t->reserved;
         t->reserved |= (uint16_t)(1u << b);
@@ -732,6 +764,90 @@ static void emit_flat_helper_end(struct tctx *t, bool saved)
     emit8(e, 0x9d); /* popfq */
 }
 
+/* The slow path of a flat access: the helper call, with the guest flags
+ * RFLAGS holds kept (see emit_flat_helper_begin); a store that hit the
+ * running block's code leaves the block (SLOW_STORE, see struct
+ * store_exit) or notes it in R14D (SLOW_STORE_R14). Ends with the jump
+ * back to the fast path's continuation, or, if that is not known yet
+ * (NULL), a jump whose rel32 field it returns. */
+static uint8_t *emit_slow_path(struct tctx *t, const struct slow_path *sp)
+{
+    struct emitter *e = &t->e;
+    emit_patch(e, sp->jump, e->p);
+    t->host_valid = sp->host_valid;
+    t->dirty = sp->dirty;
+    bool saved = sp->kind != SLOW_STORE_R14 && emit_flat_helper_begin(t);
+    emit_mov_imm(e, H_RDX, sp->info);
+    emit_mov_imm(e, H_RCX, sp->eip);
+    emit_arg_interp(e);
+    if (sp->kind == SLOW_LOAD) {
+        emit_call(e, (const void *)dbt_helper_load);
+    } else {
+        emit_call(e, (const void *)dbt_helper_store);
+    }
+    if (sp->kind == SLOW_STORE_R14) {
+        emit_mov_reg(e, H_R14, H_RAX);
+    } else if (sp->kind == SLOW_STORE) {
+        const struct store_exit *x = sp->has_exit ? &sp->exit : NULL;
+        emit_test_eax(e);
+        uint8_t *stay = emit_jcc_fwd(e, CC_E);
+        if (saved) {
+            emit8(e, 0x48); /* add rsp, 16 */
+            emit8(e, 0x83);
+            emit8(e, 0xc4);
+            emit8(e, 16);
+        }
+        if (x && x->esp_delta) {
+            /* The cache is not looked at on this way out: memory is exact. */
+            emit_load(e, H_RAX, OFF_REG(R_ESP), 4);
+            emit_lea_disp(e, H_RAX, H_RAX, x->esp_delta);
+            emit_store(e, H_RAX, OFF_REG(R_ESP), 4);
+        }
+        if (x && x->to_r13)
+            emit_store(e, H_R13, OFF_EIP, 4);
+        else
+            emit_store_imm32(e, OFF_EIP, x ? x->eip : sp->next);
+        emit_jmp_to(e, t->d->epilogue);
+        emit_patch(e, stay, e->p);
+    }
+    emit_flat_helper_end(t, saved);
+    if (!sp->resume)
+        return emit_jmp_fwd(e);
+    emit_jmp_to(e, sp->resume);
+    return NULL;
+}
+
+/* Records the slow path of the access just emitted (its fast path's jump
+ * to it is slow), to be emitted after the block; emitted in place if the
+ * record is full. */
+static void defer_slow_path(struct tctx *t, enum slow_kind kind, uint8_t *slow, uint32_t info,
+                            const struct store_exit *x)
+{
+    struct slow_path sp = {
+        .kind = kind,
+        .jump = slow,
+        .info = info,
+        .eip = t->eip,
+        .next = t->next,
+        .host_valid = t->host_valid,
+        .dirty = t->dirty,
+        .has_exit = x != NULL,
+    };
+    if (x)
+        sp.exit = *x;
+    if (t->nr_slow < DBT_MAX_SLOW_PATHS) {
+        sp.resume = t->e.p;
+        t->slow[t->nr_slow++] = sp;
+        return;
+    }
+    /* In place, jumped over. */
+    uint8_t *over = emit_jmp_fwd(&t->e);
+    sp.resume = NULL;
+    uint8_t *back = emit_slow_path(t, &sp);
+    emit_patch(&t->e, over, t->e.p);
+    emit_patch(&t->e, back, t->e.p);
+}
+
 static void emit_flat_load(struct tctx *t, uint32_t info, unsigned size)
 {
     struct emitter *e = &t->e;
@@ -744,26 +860,8 @@ static void emit_flat_load(struct tctx *t, uint32_t info, unsigned size)
     }
     emit8(e, 0x04);
     emit8(e, 0x31);
-    uint8_t *done = emit_jmp_fwd(e);
-    emit_patch(e, slow, e->p);
-    bool saved = emit_flat_helper_begin(t);
-    emit_mov_imm(e, H_RDX, info);
-    emit_mov_imm(e, H_RCX, t->eip);
-    emit_arg_interp(e);
-    emit_call(e, (const void *)dbt_helper_load);
-    emit_flat_helper_end(t, saved);
-    emit_patch(e, done, e->p);
+    defer_slow_path(t, SLOW_LOAD, slow, info, NULL);
 }
-
-/* Where a store that hit the running block's code leaves the block to:
- * the instruction's end, which for PUSH and CALL also moves ESP (the
- * store is their last access, made before ESP moves), and for CALL is
- * its target (an immediate, or R13D for indirect calls). */
-struct store_exit {
-    int32_t esp_delta;
-    bool to_r13;
-    uint32_t eip;
-};
 
 /* Stores R8D; leaves the block after the instruction (see struct
  * store_exit; NULL: the next instruction) if the slow path's store hit the
@@ -778,35 +876,7 @@ static void emit_flat_store_to(struct tctx *t, uint32_t info, unsigned size,
     emit8(e, size == 1 ? 0x88 : 0x89);
     emit8(e, 0x04);
     emit8(e, 0x31);
-    uint8_t *done = emit_jmp_fwd(e);
-    emit_patch(e, slow, e->p);
-    bool saved = emit_flat_helper_begin(t);
-    emit_mov_imm(e, H_RDX, info);
-    emit_mov_imm(e, H_RCX, t->eip);
-    emit_arg_interp(e);
-    emit_call(e, (const void *)dbt_helper_store);
-    emit_test_eax(e);
-    uint8_t *stay = emit_jcc_fwd(e, CC_E);
-    if (saved) {
-        emit8(e, 0x48); /* add rsp, 16 */
-        emit8(e, 0x83);
-        emit8(e, 0xc4);
-        emit8(e, 16);
-    }
-    if (x && x->esp_delta) {
-        /* The cache is not looked at on this way out: memory is exact. */
-        emit_load(e, H_RAX, OFF_REG(R_ESP), 4);
-        emit_lea_disp(e, H_RAX, H_RAX, x->esp_delta);
-        emit_store(e, H_RAX, OFF_REG(R_ESP), 4);
-    }
-    if (x && x->to_r13)
-        emit_store(e, H_R13, OFF_EIP, 4);
-    else
-        emit_store_imm32(e, OFF_EIP, x ? x->eip : t->next);
-    emit_jmp_to(e, t->d->epilogue);
-    emit_patch(e, stay, e->p);
-    emit_flat_helper_end(t, saved);
-    emit_patch(e, done, e->p);
+    defer_slow_path(t, SLOW_STORE, slow, info, x);
 }
 
 static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
@@ -830,14 +900,7 @@ static void emit_flat_store_r14(struct tctx *t, uint32_t info, unsigned size)
     emit8(e, 0x04);
     emit8(e, 0x31);
     emit_mov_imm(e, H_R14, 0);
-    uint8_t *done = emit_jmp_fwd(e);
-    emit_patch(e, slow, e->p);
-    emit_mov_imm(e, H_RDX, info);
-    emit_mov_imm(e, H_RCX, t->eip);
-    emit_arg_interp(e);
-    emit_call(e, (const void *)dbt_helper_store);
-    emit_mov_reg(e, H_R14, H_RAX);
-    emit_patch(e, done, e->p);
+    defer_slow_path(t, SLOW_STORE_R14, slow, info, NULL);
 }
 
 /* Loads the memory operand whose offset is in ESI into EAX. */
@@ -1911,7 +1974,9 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
     if (!b)
         return NULL;
 
-    struct tctx t = {.d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}};
+    struct slow_path slow[DBT_MAX_SLOW_PATHS];
+    struct tctx t = {
+        .d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}, .slow = slow};
     t.block_eip = eip;
     t.flags = flags;
     /* Blocks are entered (from the dispatch loop, a chained exit or the
@@ -1986,6 +2051,8 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
             ended = true;
         }
     }
+    for (unsigned k = 0; k < t.nr_slow; k++)
+        emit_slow_path(&t, &t.slow[k]);
     if (t.e.full) {
         /* Cannot happen with the room reserved above; be safe anyway. */
         d->nr_blocks--;
