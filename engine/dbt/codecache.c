@@ -36,15 +36,18 @@ static unsigned hash_of(uint32_t eip, uint32_t phys)
     return h >> (32 - DBT_HASH_BITS);
 }
 
+/* The room of the trampoline and epilogue at the start of the buffer. */
+#define DBT_TRAMPOLINE_SIZE 128
+
 /* The trampoline every block is entered through: saves the callee-saved
  * registers translated code uses, loads RBX with the interpreter pointer,
  * EBP and R15D with the shift counts of the fast TLB lookup (12 and 22),
- * and jumps to the block; blocks leave through the epilogue. Six pushes
- * and the RSP adjustment leave the stack 16-byte aligned for the helper
- * calls. */
+ * RFLAGS with the guest's arithmetic flags, and jumps to the block; blocks
+ * leave through the epilogue. Six pushes and the RSP adjustment leave the
+ * stack 16-byte aligned for the helper calls. */
 static void emit_trampoline(struct dbt *d)
 {
-    struct emitter e = {.p = d->buffer, .end = d->buffer + 64};
+    struct emitter e = {.p = d->buffer, .end = d->buffer + DBT_TRAMPOLINE_SIZE};
     d->enter = e.p;
     emit8(&e, 0x53); /* push rbx */
     emit8(&e, 0x55); /* push rbp */
@@ -65,6 +68,16 @@ static void emit_trampoline(struct dbt *d)
     emit8(&e, 0xfb);
     emit_mov_imm(&e, H_RBP, 12);
     emit_mov_imm(&e, H_R15, 22);
+    /* Blocks are entered with the guest's arithmetic flags in RFLAGS (only
+     * those: the host's DF, TF and AC stay clear). */
+    emit_load(&e, H_R11, (int32_t)offsetof(struct interp, state.eflags), 4);
+    emit8(&e, 0x41); /* and r11d, arithmetic flags */
+    emit8(&e, 0x81);
+    emit8(&e, 0xe3);
+    emit32(&e, X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF);
+    emit8(&e, 0x41); /* push r11 */
+    emit8(&e, 0x53);
+    emit8(&e, 0x9d); /* popfq */
     emit8(&e, 0xff); /* jmp rsi */
     emit8(&e, 0xe6);
     d->epilogue = e.p;
@@ -83,7 +96,9 @@ static void emit_trampoline(struct dbt *d)
     emit8(&e, 0x5d); /* pop rbp */
     emit8(&e, 0x5b); /* pop rbx */
     emit8(&e, 0xc3); /* ret */
-    d->buffer_used = d->buffer + 64;
+    if (e.full)
+        g_error("dbt: the trampoline outgrew its room");
+    d->buffer_used = d->buffer + DBT_TRAMPOLINE_SIZE;
 }
 
 static void code_written(void *opaque, uint64_t addr, unsigned len)
@@ -163,7 +178,7 @@ void dbt_cache_flush(struct dbt *d)
     g_hash_table_remove_all(d->pages);
     memset(d->hash, 0, sizeof(d->hash));
     d->nr_blocks = 0;
-    d->buffer_used = d->buffer + 64;
+    d->buffer_used = d->buffer + DBT_TRAMPOLINE_SIZE;
     d->chain_site = 0;
     dbt_jc_flush(d);
     d->flush_count++;

@@ -62,7 +62,7 @@ enum {
  * key = eip | mode << 32; valid for one CS base and limit (jc_cs_*);
  * emptied whenever a block may have gone or a linear address may mean
  * another page (TLB or map changes, invalidations, flushes). */
-#define DBT_JC_SIZE 4096u
+#define DBT_JC_SIZE 1024u /* indexed in generated code by SHLX/SHRX 22 */
 
 struct dbt_jc_entry {
     uint64_t key;

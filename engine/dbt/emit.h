@@ -271,6 +271,26 @@ static inline void emit_movzx16(struct emitter *e, unsigned dst, unsigned src)
     emit_modrm_reg(e, dst, src);
 }
 
+/* movzx dst32, src8/src16 for any host registers (a REX prefix makes
+ * registers 4-7 SPL-DIL rather than AH-BH). */
+static inline void emit_movzx_reg(struct emitter *e, unsigned from_size, unsigned dst, unsigned src)
+{
+    emit8(e, (uint8_t)(0x40 | ((dst & 8) ? 4 : 0) | ((src & 8) ? 1 : 0)));
+    emit8(e, 0x0f);
+    emit8(e, from_size == 1 ? 0xb6 : 0xb7);
+    emit_modrm_reg(e, dst, src);
+}
+
+/* mov dst8/dst16, src8/src16: replaces the low bytes of dst, keeping the
+ * rest (with a REX prefix, as for emit_movzx_reg). */
+static inline void emit_mov_low(struct emitter *e, unsigned size, unsigned dst, unsigned src)
+{
+    emit_opsize(e, size);
+    emit8(e, (uint8_t)(0x40 | ((src & 8) ? 4 : 0) | ((dst & 8) ? 1 : 0)));
+    emit8(e, size == 1 ? 0x88 : 0x89);
+    emit_modrm_reg(e, src, dst);
+}
+
 /* lea dst32, [base64 + index64 * scale + disp32] */
 static inline void emit_lea_sib(struct emitter *e, unsigned dst, unsigned base, unsigned index,
                                 unsigned scale, int32_t disp)
@@ -280,6 +300,18 @@ static inline void emit_lea_sib(struct emitter *e, unsigned dst, unsigned base, 
     emit8(e, 0x8d);
     emit8(e, (uint8_t)(0x84 | ((dst & 7) << 3))); /* mod=10, rm=SIB */
     emit8(e, (uint8_t)((ss[scale] << 6) | ((index & 7) << 3) | (base & 7)));
+    emit32(e, (uint32_t)disp);
+}
+
+/* lea dst32, [index64 * scale + disp32] (no base) */
+static inline void emit_lea_index(struct emitter *e, unsigned dst, unsigned index, unsigned scale,
+                                  int32_t disp)
+{
+    static const uint8_t ss[9] = {[1] = 0, [2] = 1, [4] = 2, [8] = 3};
+    emit_rex(e, false, dst, index, 0);
+    emit8(e, 0x8d);
+    emit8(e, (uint8_t)(0x04 | ((dst & 7) << 3)));                   /* mod=00, rm=SIB */
+    emit8(e, (uint8_t)((ss[scale] << 6) | ((index & 7) << 3) | 5)); /* no base */
     emit32(e, (uint32_t)disp);
 }
 

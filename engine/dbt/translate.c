@@ -3,10 +3,8 @@
  *
  * A block runs from its entry to the first control transfer, the end of
  * its page, the end of CS or DBT_MAX_BLOCK_INSNS instructions. Guest
- * registers and EFLAGS live in struct x86_state, addressed from RBX; host
- * registers only carry values within one instruction, except R12, which
- * keeps a memory operand's offset across the helper calls of a
- * read-modify-write.
+ * registers and EFLAGS live in struct x86_state, addressed from RBX, and
+ * R12-R14 cache guest registers within a block (see "Register cache").
  *
  * Flags. Guest and host compute the arithmetic flags the same way, so an
  * ALU instruction is emitted as the same host instruction and its flags are
@@ -16,7 +14,10 @@
  * reading flags that RFLAGS no longer holds. An instruction that overwrites
  * every dirty flag before any of that simply drops the old ones, so
  * "add; sub; jnz" stores nothing until the branch, and the branch tests the
- * host flags directly.
+ * host flags directly. Blocks are entered with the guest's arithmetic
+ * flags in RFLAGS (all counted as dirty), and exits into another block
+ * (chained jumps, the jump cache) leave them there, so only exits to the
+ * dispatch loop store them.
  *
  * Precise exceptions. Only helpers fault: memory accesses and the
  * interpreter fallback. An instruction's first helper call records the
@@ -73,10 +74,38 @@ _Static_assert(offsetof(struct dbt, jc_cs_limit) == offsetof(struct dbt, jc_cs_b
 
 _Static_assert(sizeof(struct dbt_ftlb_entry) == 32, "the fast path indexes 32-byte entries");
 _Static_assert(DBT_FTLB_BITS == 32 - 22, "R15D holds 32 - DBT_FTLB_BITS");
+_Static_assert(DBT_JC_SIZE == 1u << (32 - 22), "the jump cache is indexed with R15D");
 _Static_assert(sizeof(struct interp_tlb_entry) == 24, "the fast path indexes 24-byte TLB entries");
 
 #define FLAGS_ALL                                                                                  \
     (X86_FLAG_CF | X86_FLAG_PF | X86_FLAG_AF | X86_FLAG_ZF | X86_FLAG_SF | X86_FLAG_OF)
+
+/* Where a store that hit the running block's code leaves the block to:
+ * the instruction's end, which for PUSH and CALL also moves ESP (the
+ * store is their last access, made before ESP moves), and for CALL is
+ * its target (an immediate, or R13D for indirect calls). */
+struct store_exit {
+    int32_t esp_delta;
+    bool to_r13;
+    uint32_t eip;
+};
+
+/* The slow path of a flat access, emitted after the block's code so the
+ * fast path runs straight on: what it does and the translation state it
+ * starts from. */
+enum slow_kind { SLOW_LOAD, SLOW_STORE, SLOW_STORE_R14 };
+
+struct slow_path {
+    enum slow_kind kind;
+    uint8_t *jump;         /* the fast path's jump to patch */
+    const uint8_t *resume; /* where the fast path goes on */
+    uint32_t info, eip, next;
+    uint32_t host_valid, dirty;
+    bool has_exit;
+    struct store_exit exit;
+};
+
+#define DBT_MAX_SLOW_PATHS 256
 
 struct tctx {
     struct dbt *d;
@@ -90,6 +119,14 @@ struct tctx {
      * (dirty is always a subset of host_valid). */
     uint32_t host_valid;
     uint32_t dirty;
+    /* The register cache: the host register (R12-R14) that also holds
+     * guest register r's whole value, or 0; host registers reserved as
+     * temporaries (a bit per host register); the next one to evict. */
+    uint8_t cache_host[8];
+    uint16_t reserved;
+    unsigned victim;
+    struct slow_path *slow;
+    unsigned nr_slow;
 };
 
 static struct {
@@ -301,6 +338,145 @@ static bool mem_ok(const ZydisDecodedOperand *o)
     return o->mem.segment >= ZYDIS_REGISTER_ES && o->mem.segment <= ZYDIS_REGISTER_GS;
 }
 
+/* --- Register cache ----------------------------------------------------------
+ *
+ * Within a block, guest registers are also kept in R12, R13 and R14, so an
+ * instruction reads its register operands from host registers instead of
+ * loading them (and waiting for the store of the instruction before).
+ * The cache is write-through: every write of a guest register still goes
+ * to struct x86_state, so memory always holds the exact guest state and
+ * nothing is written back at exits, helper calls or faults. R12-R14 are
+ * callee-saved, so memory helpers keep them; after a helper that may
+ * change guest registers (the interpreter, the stack helpers) the cache is
+ * forgotten. The three also serve as temporaries of a few instructions:
+ * using one as a temporary first forgets what it cached, and one that must
+ * survive other operand accesses is reserved meanwhile. The cache is empty
+ * at every block entry, and wherever code paths join (each path keeps
+ * memory and its cached registers equal, so the mappings both paths share
+ * stay valid). */
+
+static const uint8_t cache_regs[] = {H_R12, H_R13, H_R14};
+#define NR_CACHE_REGS ((unsigned)sizeof(cache_regs))
+
+static void cache_reset(struct tctx *t)
+{
+    memset(t->cache_host, 0, sizeof(t->cache_host));
+}
+
+/* Host register host is about to be overwritten by something else. */
+static void cache_clobber(struct tctx *t, unsigned host)
+{
+    for (unsigned r = 0; r < 8; r++) {
+        if (t->cache_host[r] == host)
+            t->cache_host[r] = 0;
+    }
+}
+
+static void cache_reserve(struct tctx *t, unsigned host)
+{
+    cache_clobber(t, host);
+    t->reserved |= (uint16_t)(1u << host);
+}
+
+static void cache_release(struct tctx *t, unsigned host)
+{
+    t->reserved &= (uint16_t) ~(1u << host);
+}
+
+/* Keeps only the mappings both paths of a join have (saved is the other
+ * path's cache). */
+static void cache_join(struct tctx *t, const uint8_t *saved)
+{
+    for (unsigned r = 0; r < 8; r++) {
+        if (t->cache_host[r] != saved[r])
+            t->cache_host[r] = 0;
+    }
+}
+
+/* A host register for a new cache entry, or 0 if all are reserved. */
+static unsigned cache_alloc(struct tctx *t)
+{
+    for (unsigned i = 0; i < NR_CACHE_REGS; i++) {
+        unsigned host = cache_regs[i];
+        if (t->reserved & (1u << host))
+            continue;
+        bool used = false;
+        for (unsigned r = 0; r < 8; r++)
+            used |= t->cache_host[r] == host;
+        if (!used)
+            return host;
+    }
+    for (unsigned k = 0; k < NR_CACHE_REGS; k++) {
+        unsigned i = (t->victim + k) % NR_CACHE_REGS;
+        unsigned host = cache_regs[i];
+        if (t->reserved & (1u << host))
+            continue;
+        t->victim = i + 1;
+        cache_clobber(t, host);
+        return host;
+    }
+    return 0;
+}
+
+/* The host register holding guest register r's 32-bit value: its cache
+ * register (loaded now if need be), or scratch if none is free. */
+static unsigned emit_greg_use(struct tctx *t, unsigned r, unsigned scratch)
+{
+    unsigned c = t->cache_host[r];
+    if (c)
+        return c;
+    c = cache_alloc(t);
+    if (!c) {
+        emit_load(&t->e, scratch, OFF_REG(r), 4);
+        return scratch;
+    }
+    emit_load(&t->e, c, OFF_REG(r), 4);
+    t->cache_host[r] = c;
+    return c;
+}
+
+/* Loads size bytes of guest register r, from byte high (1 for AH-BH),
+ * into host, zero-extended. */
+static void emit_greg_read(struct tctx *t, unsigned r, unsigned high, unsigned size, unsigned host)
+{
+    if (size == 4) {
+        unsigned c = emit_greg_use(t, r, host);
+        if (c != host)
+            emit_mov_reg(&t->e, host, c);
+        return;
+    }
+    unsigned c = t->cache_host[r];
+    if (c && !high)
+        emit_movzx_reg(&t->e, size, host, c);
+    else
+        emit_load(&t->e, host, OFF_REG(r) + (int32_t)high, size);
+}
+
+/* Writes the low size bytes of host into guest register r at byte high. */
+static void emit_greg_write(struct tctx *t, unsigned r, unsigned high, unsigned size, unsigned host)
+{
+    emit_store(&t->e, host, OFF_REG(r) + (int32_t)high, size);
+    unsigned c = t->cache_host[r];
+    if (high) {
+        t->cache_host[r] = 0;
+    } else if (size == 4) {
+        if (!c) {
+            c = cache_alloc(t);
+            if (!c)
+                return;
+            t->cache_host[r] = (uint8_t)c;
+        }
+        emit_mov_reg(&t->e, c, host);
+    } else if (c) {
+        emit_mov_low(&t->e, size, c, host);
+    }
+}
+
+static unsigned greg_number(ZydisRegister r)
+{
+    return (unsigned)(reg32_offset(r) - OFF_REG(0)) / 4;
+}
+
 /* Computes a memory operand's offset into ESI (no flags touched). */
 static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
 {
@@ -308,15 +484,26 @@ static void emit_ea(struct tctx *t, const ZydisDecodedOperand *o)
     int32_t disp = o->mem.disp.has_displacement ? (int32_t)o->mem.disp.value : 0;
     bool base = o->mem.base != ZYDIS_REGISTER_NONE;
     bool index = o->mem.index != ZYDIS_REGISTER_NONE;
+    unsigned scale = o->mem.scale ? o->mem.scale : 1;
+    unsigned b = H_RSI;
     if (base)
-        emit_load(e, H_RSI, reg32_offset(o->mem.base), 4);
-    else
-        emit_mov_imm(e, H_RSI, 0);
-    if (index) {
-        emit_load(e, H_RCX, reg32_offset(o->mem.index), 4);
-        emit_lea_sib(e, H_RSI, H_RSI, H_RCX, o->mem.scale ? o->mem.scale : 1, disp);
-    } else if (disp) {
-        emit_lea_disp(e, H_RSI, H_RSI, disp);
+        b = emit_greg_use(t, greg_number(o->mem.base), H_RSI);
+    else if (!index)
+        emit_mov_imm(e, H_RSI, (uint32_t)disp);
+    if (index && !base) {
+        unsigned i = emit_greg_use(t, greg_number(o->mem.index), H_RCX);
+        emit_lea_index(e, H_RSI, i, scale, disp);
+    } else if (index) {
+        /* The base's cache register must survive the index's load. */
+        uint16_t reserved = t->reserved;
+        t->reserved |= (uint16_t)(1u << b);
+        unsigned i = emit_greg_use(t, greg_number(o->mem.index), H_RCX);
+        t->reserved = reserved;
+        emit_lea_sib(e, H_RSI, b, i, scale, disp);
+    } else if (base && disp) {
+        emit_lea_disp(e, H_RSI, b, disp);
+    } else if (base && b != H_RSI) {
+        emit_mov_reg(e, H_RSI, b);
     }
     if (t->z->address_width == 16)
         emit_movzx16(e, H_RSI, H_RSI);
@@ -577,6 +764,90 @@ static void emit_flat_helper_end(struct tctx *t, bool saved)
     emit8(e, 0x9d); /* popfq */
 }
 
+/* The slow path of a flat access: the helper call, with the guest flags
+ * RFLAGS holds kept (see emit_flat_helper_begin); a store that hit the
+ * running block's code leaves the block (SLOW_STORE, see struct
+ * store_exit) or notes it in R14D (SLOW_STORE_R14). Ends with the jump
+ * back to the fast path's continuation, or, if that is not known yet
+ * (NULL), a jump whose rel32 field it returns. */
+static uint8_t *emit_slow_path(struct tctx *t, const struct slow_path *sp)
+{
+    struct emitter *e = &t->e;
+    emit_patch(e, sp->jump, e->p);
+    t->host_valid = sp->host_valid;
+    t->dirty = sp->dirty;
+    bool saved = sp->kind != SLOW_STORE_R14 && emit_flat_helper_begin(t);
+    emit_mov_imm(e, H_RDX, sp->info);
+    emit_mov_imm(e, H_RCX, sp->eip);
+    emit_arg_interp(e);
+    if (sp->kind == SLOW_LOAD) {
+        emit_call(e, (const void *)dbt_helper_load);
+    } else {
+        emit_call(e, (const void *)dbt_helper_store);
+    }
+    if (sp->kind == SLOW_STORE_R14) {
+        emit_mov_reg(e, H_R14, H_RAX);
+    } else if (sp->kind == SLOW_STORE) {
+        const struct store_exit *x = sp->has_exit ? &sp->exit : NULL;
+        emit_test_eax(e);
+        uint8_t *stay = emit_jcc_fwd(e, CC_E);
+        if (saved) {
+            emit8(e, 0x48); /* add rsp, 16 */
+            emit8(e, 0x83);
+            emit8(e, 0xc4);
+            emit8(e, 16);
+        }
+        if (x && x->esp_delta) {
+            /* The cache is not looked at on this way out: memory is exact. */
+            emit_load(e, H_RAX, OFF_REG(R_ESP), 4);
+            emit_lea_disp(e, H_RAX, H_RAX, x->esp_delta);
+            emit_store(e, H_RAX, OFF_REG(R_ESP), 4);
+        }
+        if (x && x->to_r13)
+            emit_store(e, H_R13, OFF_EIP, 4);
+        else
+            emit_store_imm32(e, OFF_EIP, x ? x->eip : sp->next);
+        emit_jmp_to(e, t->d->epilogue);
+        emit_patch(e, stay, e->p);
+    }
+    emit_flat_helper_end(t, saved);
+    if (!sp->resume)
+        return emit_jmp_fwd(e);
+    emit_jmp_to(e, sp->resume);
+    return NULL;
+}
+
+/* Records the slow path of the access just emitted (its fast path's jump
+ * to it is slow), to be emitted after the block; emitted in place if the
+ * record is full. */
+static void defer_slow_path(struct tctx *t, enum slow_kind kind, uint8_t *slow, uint32_t info,
+                            const struct store_exit *x)
+{
+    struct slow_path sp = {
+        .kind = kind,
+        .jump = slow,
+        .info = info,
+        .eip = t->eip,
+        .next = t->next,
+        .host_valid = t->host_valid,
+        .dirty = t->dirty,
+        .has_exit = x != NULL,
+    };
+    if (x)
+        sp.exit = *x;
+    if (t->nr_slow < DBT_MAX_SLOW_PATHS) {
+        sp.resume = t->e.p;
+        t->slow[t->nr_slow++] = sp;
+        return;
+    }
+    /* In place, jumped over. */
+    uint8_t *over = emit_jmp_fwd(&t->e);
+    sp.resume = NULL;
+    uint8_t *back = emit_slow_path(t, &sp);
+    emit_patch(&t->e, over, t->e.p);
+    emit_patch(&t->e, back, t->e.p);
+}
+
 static void emit_flat_load(struct tctx *t, uint32_t info, unsigned size)
 {
     struct emitter *e = &t->e;
@@ -589,20 +860,14 @@ static void emit_flat_load(struct tctx *t, uint32_t info, unsigned size)
     }
     emit8(e, 0x04);
     emit8(e, 0x31);
-    uint8_t *done = emit_jmp_fwd(e);
-    emit_patch(e, slow, e->p);
-    bool saved = emit_flat_helper_begin(t);
-    emit_mov_imm(e, H_RDX, info);
-    emit_mov_imm(e, H_RCX, t->eip);
-    emit_arg_interp(e);
-    emit_call(e, (const void *)dbt_helper_load);
-    emit_flat_helper_end(t, saved);
-    emit_patch(e, done, e->p);
+    defer_slow_path(t, SLOW_LOAD, slow, info, NULL);
 }
 
-/* Stores R8D; leaves the block after the instruction if the slow path's
- * store hit the running block's code or changed the memory map. */
-static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
+/* Stores R8D; leaves the block after the instruction (see struct
+ * store_exit; NULL: the next instruction) if the slow path's store hit the
+ * running block's code or changed the memory map. */
+static void emit_flat_store_to(struct tctx *t, uint32_t info, unsigned size,
+                               const struct store_exit *x)
 {
     struct emitter *e = &t->e;
     uint8_t *slow = emit_flat_lookup(t, size, true);
@@ -611,26 +876,31 @@ static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
     emit8(e, size == 1 ? 0x88 : 0x89);
     emit8(e, 0x04);
     emit8(e, 0x31);
-    uint8_t *done = emit_jmp_fwd(e);
-    emit_patch(e, slow, e->p);
-    bool saved = emit_flat_helper_begin(t);
-    emit_mov_imm(e, H_RDX, info);
-    emit_mov_imm(e, H_RCX, t->eip);
-    emit_arg_interp(e);
-    emit_call(e, (const void *)dbt_helper_store);
-    emit_test_eax(e);
-    uint8_t *stay = emit_jcc_fwd(e, CC_E);
-    if (saved) {
-        emit8(e, 0x48); /* add rsp, 16 */
-        emit8(e, 0x83);
-        emit8(e, 0xc4);
-        emit8(e, 16);
-    }
-    emit_store_imm32(e, OFF_EIP, t->next);
-    emit_jmp_to(e, t->d->epilogue);
-    emit_patch(e, stay, e->p);
-    emit_flat_helper_end(t, saved);
-    emit_patch(e, done, e->p);
+    defer_slow_path(t, SLOW_STORE, slow, info, x);
+}
+
+static void emit_flat_store(struct tctx *t, uint32_t info, unsigned size)
+{
+    emit_flat_store_to(t, info, size, NULL);
+}
+
+/* Stores R8D like emit_flat_store, for an instruction that changes
+ * registers after its store: rather than leaving the block, it sets R14D
+ * (reserved) to whether the store hit the running block's code, for
+ * emit_exit_if_smc once the instruction is complete. RFLAGS must hold no
+ * guest flags. */
+static void emit_flat_store_r14(struct tctx *t, uint32_t info, unsigned size)
+{
+    struct emitter *e = &t->e;
+    cache_reserve(t, H_R14);
+    uint8_t *slow = emit_flat_lookup(t, size, true);
+    emit_opsize(e, size);
+    emit8(e, 0x44); /* mov [rcx + rsi], r8d/r8w/r8b */
+    emit8(e, size == 1 ? 0x88 : 0x89);
+    emit8(e, 0x04);
+    emit8(e, 0x31);
+    emit_mov_imm(e, H_R14, 0);
+    defer_slow_path(t, SLOW_STORE_R14, slow, info, NULL);
 }
 
 /* Loads the memory operand whose offset is in ESI into EAX. */
@@ -668,6 +938,7 @@ static void emit_mem_store_only(struct tctx *t, const ZydisDecodedOperand *o, un
 {
     struct emitter *e = &t->e;
     flush_flags(t);
+    cache_clobber(t, H_R14);
     uint8_t *slow[5];
     emit_fast_lookup(t, operand_segment(t->z, o), size, true, slow);
     emit_opsize(e, size);
@@ -706,6 +977,7 @@ static void emit_exit_if_smc(struct tctx *t)
  * called returned non-zero. */
 static void emit_exit_if_eax(struct tctx *t)
 {
+    cache_clobber(t, H_R14);
     emit_mov_reg(&t->e, H_R14, H_RAX);
     emit_exit_if_smc(t);
 }
@@ -727,28 +999,30 @@ static bool flat_stack(const struct tctx *t)
     return flat_access(t, S_SS) && (t->flags & DBT_MODE_STACK32);
 }
 
-/* ESP += delta, without touching the host's flags. */
+/* ESP += delta, without touching the host's flags (RAX is clobbered). */
 static void emit_adjust_esp(struct tctx *t, int32_t delta)
 {
-    emit_load(&t->e, H_RAX, OFF_REG(R_ESP), 4);
-    emit_lea_disp(&t->e, H_RAX, H_RAX, delta);
-    emit_store(&t->e, H_RAX, OFF_REG(R_ESP), 4);
+    unsigned esp = emit_greg_use(t, R_ESP, H_RAX);
+    emit_lea_disp(&t->e, H_RAX, esp, delta);
+    emit_greg_write(t, R_ESP, 0, 4, H_RAX);
 }
 
 /* PUSH of R8D on a flat stack: the store comes first (a fault leaves ESP
- * alone), then ESP moves. */
-static void emit_flat_push(struct tctx *t, unsigned size)
+ * alone), then ESP moves. A CALL passes its target (to_r13 or eip) for
+ * the way out after a store into the running block's code. */
+static void emit_flat_push(struct tctx *t, unsigned size, bool to_r13, uint32_t eip)
 {
-    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
-    emit_lea_disp(&t->e, H_RSI, H_RSI, -(int32_t)size);
-    emit_flat_store(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
+    struct store_exit x = {.esp_delta = -(int32_t)size, .to_r13 = to_r13, .eip = eip};
+    unsigned esp = emit_greg_use(t, R_ESP, H_RSI);
+    emit_lea_disp(&t->e, H_RSI, esp, -(int32_t)size);
+    emit_flat_store_to(t, S_SS | (size << 4) | DBT_INFO_SYNC, size, &x);
     emit_adjust_esp(t, -(int32_t)size);
 }
 
 /* POP into EAX from a flat stack, ESP moved past it (and release more). */
 static void emit_flat_pop(struct tctx *t, unsigned size, uint32_t release)
 {
-    emit_load(&t->e, H_RSI, OFF_REG(R_ESP), 4);
+    emit_greg_read(t, R_ESP, 0, 4, H_RSI);
     emit_flat_load(t, S_SS | (size << 4) | DBT_INFO_SYNC, size);
     emit_mov_reg(&t->e, H_RDX, H_RAX);
     emit_adjust_esp(t, (int32_t)(size + release));
@@ -764,7 +1038,8 @@ static void emit_operand(struct tctx *t, const ZydisDecodedOperand *o, unsigned 
         int32_t off;
         unsigned sz;
         gpr_location(o->reg.value, &off, &sz);
-        emit_load(&t->e, host, off, sz);
+        off -= OFF_REG(0);
+        emit_greg_read(t, (unsigned)off / 4, (unsigned)off % 4, sz, host);
     }
 }
 
@@ -773,7 +1048,8 @@ static void emit_reg_store(struct tctx *t, const ZydisDecodedOperand *o, unsigne
     int32_t off;
     unsigned size;
     gpr_location(o->reg.value, &off, &size);
-    emit_store(&t->e, host, off, size);
+    off -= OFF_REG(0);
+    emit_greg_write(t, (unsigned)off / 4, (unsigned)off % 4, size, host);
 }
 
 /* Leaves the block for eip. */
@@ -796,49 +1072,86 @@ static void emit_exit_chain(struct tctx *t, uint32_t eip)
         emit_exit(t, eip);
         return;
     }
-    flush_flags(t);
+    /* Blocks are entered with the flags in RFLAGS; the way to the
+     * dispatch loop stores them. */
+    need_host_flags(t, FLAGS_ALL);
     uint8_t *site = e->p;
     emit8(e, 0xe9); /* jmp rel32, falling through until chained */
     emit32(e, 0);
+    flush_flags(t);
     emit_store_imm32(e, OFF_EIP, eip);
     emit_store_imm32(e, OFF_CHAIN, (uint32_t)(site - t->d->buffer));
     emit_jmp_to(e, t->d->epilogue);
 }
 
-/* Leaves the block for the EIP in R13D (flags already stored): straight
- * into the block the jump cache holds for it in this block's mode, else
- * through the dispatch loop. */
+/* Jumps to the rel32 field returned unless RCX is zero, without touching
+ * RFLAGS. */
+static uint8_t *emit_jump_unless_rcx_zero(struct emitter *e)
+{
+    emit8(e, 0xe3); /* jrcxz over the jmp */
+    emit8(e, 5);
+    return emit_jmp_fwd(e);
+}
+
+/* RCX -= the 64-bit value at [rbx + rax*8 + disp] (or [rbx + disp] when
+ * !indexed), without touching RFLAGS: R10 = ~value, RCX += R10 + 1. */
+static void emit_sub_rcx_noflags(struct emitter *e, bool indexed, int32_t disp)
+{
+    emit8(e, 0x4c); /* mov r10, [...] */
+    emit8(e, 0x8b);
+    if (indexed) {
+        emit8(e, 0x94);
+        emit8(e, 0xc3);
+        emit32(e, (uint32_t)disp);
+    } else {
+        emit_modrm_rbx(e, H_R10, disp);
+    }
+    emit8(e, 0x49); /* not r10 */
+    emit8(e, 0xf7);
+    emit8(e, 0xd2);
+    emit8(e, 0x4a); /* lea rcx, [rcx + r10 + 1] */
+    emit8(e, 0x8d);
+    emit8(e, 0x4c);
+    emit8(e, 0x11);
+    emit8(e, 0x01);
+}
+
+/* Leaves the block for the EIP in R13D: straight into the block the jump
+ * cache holds for it in this block's mode, with the flags in RFLAGS as
+ * blocks expect them, else through the dispatch loop. The lookup leaves
+ * RFLAGS alone, so flags computed before an indirect jump or a return
+ * need not be stored. */
 static void emit_jump_cache(struct tctx *t)
 {
     struct emitter *e = &t->e;
+    need_host_flags(t, FLAGS_ALL);
     emit_store(e, H_R13, OFF_EIP, 4);
     /* The jump cache holds blocks of one CS base and limit: this block's. */
     const struct x86_segment *cs = &t->d->in.state.sregs[S_CS];
     emit_mov_imm64(e, H_RCX, cs->base | (uint64_t)cs->limit << 32);
-    emit8(e, 0x48); /* cmp rcx, [rbx + jc_cs] */
-    emit8(e, 0x3b);
-    emit_modrm_rbx(e, H_RCX, OFF_JC_CS);
-    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
-    emit_mov_reg(e, H_RAX, H_R13);
-    emit8(e, 0x25); /* and eax, DBT_JC_SIZE - 1 */
-    emit32(e, DBT_JC_SIZE - 1);
-    emit8(e, 0xc1); /* shl eax, 4: 16-byte entries */
-    emit8(e, 0xe0);
-    emit8(e, 4);
+    emit_sub_rcx_noflags(e, false, OFF_JC_CS);
+    uint8_t *miss_cs = emit_jump_unless_rcx_zero(e);
+    /* rax = (eip % DBT_JC_SIZE) * 2, to index 16-byte entries by 8 */
+    emit_shiftx(e, true, false, H_RAX, H_R13, H_R15);
+    emit_shiftx(e, false, false, H_RAX, H_RAX, H_R15);
+    emit8(e, 0x8d); /* lea eax, [rax + rax] */
+    emit8(e, 0x04);
+    emit8(e, 0x00);
     emit_mov_imm64(e, H_RCX, (uint64_t)t->flags << 32);
-    emit8(e, 0x4c); /* or rcx, r13 */
-    emit8(e, 0x09);
-    emit8(e, 0xe9);
-    emit8(e, 0x48); /* cmp rcx, [rbx + rax + jc.key] */
-    emit8(e, 0x3b);
-    emit8(e, 0x8c);
-    emit8(e, 0x03);
-    emit32(e, (uint32_t)OFF_JC(key));
-    emit_patch(e, emit_jcc_fwd(e, CC_NE), t->d->epilogue);
-    emit8(e, 0xff); /* jmp [rbx + rax + jc.code] */
+    emit8(e, 0x4a); /* lea rcx, [rcx + r13]: the key */
+    emit8(e, 0x8d);
+    emit8(e, 0x0c);
+    emit8(e, 0x29);
+    emit_sub_rcx_noflags(e, true, OFF_JC(key));
+    uint8_t *miss_key = emit_jump_unless_rcx_zero(e);
+    emit8(e, 0xff); /* jmp [rbx + rax*8 + jc.code] */
     emit8(e, 0xa4);
-    emit8(e, 0x03);
+    emit8(e, 0xc3);
     emit32(e, (uint32_t)OFF_JC(code));
+    emit_patch(e, miss_cs, e->p);
+    emit_patch(e, miss_key, e->p);
+    flush_flags(t);
+    emit_jmp_to(e, t->d->epilogue);
 }
 
 /* --- Instructions ------------------------------------------------------------- */
@@ -882,6 +1195,7 @@ static bool begin_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned s
          * instruction, should it fault. */
         flush_flags(t);
         emit_ea(t, dst);
+        cache_reserve(t, H_R12);
         emit_mov_reg(&t->e, H_R12, H_RSI);
         emit_mem_load(t, dst, size);
         return true;
@@ -899,6 +1213,7 @@ static void end_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned siz
         /* The store may fault, and must find the flags as they were: the
          * new ones wait in R13 until it is done. */
         uint32_t dirty = t->dirty;
+        cache_clobber(t, H_R13);
         if (dirty) {
             emit8(e, 0x9c); /* pushfq */
             emit8(e, 0x41); /* pop r13 */
@@ -907,6 +1222,7 @@ static void end_rmw(struct tctx *t, const ZydisDecodedOperand *dst, unsigned siz
         }
         emit_mov_reg(e, H_R8, H_RAX);
         emit_mov_reg(e, H_RSI, H_R12);
+        cache_release(t, H_R12);
         emit_mem_store_only(t, dst, size);
         if (dirty) {
             emit8(e, 0x41); /* and r13d, dirty */
@@ -1015,10 +1331,12 @@ static bool tr_shift(struct tctx *t, unsigned ext)
     if (!begin_rmw(t, dst, size))
         return false;
     flush_flags(t);
-    emit_load(&t->e, H_RCX, OFF_REG(R_ECX), 1);
+    emit_greg_read(t, R_ECX, 0, 1, H_RCX);
     emit8(&t->e, 0xf6); /* test cl, 31 */
     emit8(&t->e, 0xc1);
     emit8(&t->e, 31);
+    uint8_t saved[8];
+    memcpy(saved, t->cache_host, sizeof(saved));
     uint8_t *skip = emit_jcc_fwd(&t->e, CC_E);
     emit_shift(&t->e, ext, size, H_RAX, -1);
     t->host_valid = 0;
@@ -1026,6 +1344,7 @@ static bool tr_shift(struct tctx *t, unsigned ext)
     end_rmw(t, dst, size);
     flush_flags(t);
     emit_patch(&t->e, skip, t->e.p);
+    cache_join(t, saved);
     t->host_valid = 0;
     return true;
 }
@@ -1155,7 +1474,7 @@ static bool tr_push(struct tctx *t)
     }
     if (flat_stack(t)) {
         emit_mov_reg(e, H_R8, H_RSI);
-        emit_flat_push(t, size);
+        emit_flat_push(t, size, false, t->next);
         return true;
     }
     flush_flags(t);
@@ -1163,6 +1482,7 @@ static bool tr_push(struct tctx *t)
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_push);
+    cache_reset(t);
     flags_clobbered(t);
     emit_exit_if_eax(t);
     return true;
@@ -1185,6 +1505,7 @@ static bool tr_pop(struct tctx *t)
     emit_mov_imm(e, H_RDX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_pop);
+    cache_reset(t);
     flags_clobbered(t);
     emit_reg_store(t, dst, H_RAX);
     return true;
@@ -1238,27 +1559,93 @@ static void tr_extend(struct tctx *t, ZydisMnemonic m)
     struct emitter *e = &t->e;
     switch (m) {
     case ZYDIS_MNEMONIC_CBW:
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 1);
+        emit_greg_read(t, R_EAX, 0, 1, H_RAX);
         emit_movsx(e, 1, H_RAX, H_RAX);
-        emit_store(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit_greg_write(t, R_EAX, 0, 2, H_RAX);
         break;
     case ZYDIS_MNEMONIC_CWDE:
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit_greg_read(t, R_EAX, 0, 2, H_RAX);
         emit_movsx(e, 2, H_RAX, H_RAX);
-        emit_store(e, H_RAX, OFF_REG(R_EAX), 4);
+        emit_greg_write(t, R_EAX, 0, 4, H_RAX);
         break;
     case ZYDIS_MNEMONIC_CWD:
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 2);
+        emit_greg_read(t, R_EAX, 0, 2, H_RAX);
         emit8(e, 0x66); /* cwd */
         emit8(e, 0x99);
-        emit_store(e, H_RDX, OFF_REG(R_EDX), 2);
+        emit_greg_write(t, R_EDX, 0, 2, H_RDX);
         break;
     default: /* CDQ */
-        emit_load(e, H_RAX, OFF_REG(R_EAX), 4);
+        emit_greg_read(t, R_EAX, 0, 4, H_RAX);
         emit8(e, 0x99); /* cdq */
-        emit_store(e, H_RDX, OFF_REG(R_EDX), 4);
+        emit_greg_write(t, R_EDX, 0, 4, H_RDX);
         break;
     }
+}
+
+/* MOVS, STOS and LODS without a repeat prefix, on flat segments with
+ * 32-bit addresses: the load, then the store, then ESI and EDI move by the
+ * operand size, down when DF is set. */
+static bool tr_string(struct tctx *t)
+{
+    const ZydisDecodedInstruction *z = t->z;
+    struct emitter *e = &t->e;
+    if (z->opcode_map != ZYDIS_OPCODE_MAP_DEFAULT || z->address_width != 32 ||
+        (z->attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE | ZYDIS_ATTRIB_HAS_REPNE)))
+        return false;
+    unsigned op = z->opcode & ~1u;
+    if (op != 0xa4 && op != 0xaa && op != 0xac)
+        return false;
+    unsigned size = (z->opcode & 1) ? z->operand_width / 8 : 1;
+    bool loads = op != 0xaa, stores = op != 0xac;
+    /* The source's segment may be overridden; the destination is ES. */
+    unsigned src_seg = S_DS;
+    if (loads) {
+        const ZydisDecodedOperand *src = NULL;
+        for (unsigned k = 0; k < z->operand_count; k++) {
+            if (is_mem(&t->ops[k]) && t->ops[k].mem.base == ZYDIS_REGISTER_ESI)
+                src = &t->ops[k];
+        }
+        if (!src)
+            return false;
+        src_seg = operand_segment(z, src);
+    }
+    if ((loads && !flat_access(t, src_seg)) || (stores && !flat_access(t, S_ES)))
+        return false;
+    flush_flags(t);
+    if (loads) {
+        emit_greg_read(t, R_ESI, 0, 4, H_RSI);
+        emit_flat_load(t, src_seg | (size << 4) | DBT_INFO_SYNC, size);
+    }
+    if (stores) {
+        if (loads)
+            emit_mov_reg(e, H_R8, H_RAX);
+        else
+            emit_greg_read(t, R_EAX, 0, size, H_R8);
+        emit_greg_read(t, R_EDI, 0, 4, H_RSI);
+        emit_flat_store_r14(t, S_ES | (size << 4) | DBT_INFO_SYNC, size);
+    }
+    if (op == 0xac)
+        emit_greg_write(t, R_EAX, 0, size, H_RAX);
+    /* edx = DF ? -size : size */
+    emit_mov_imm(e, H_RDX, size);
+    emit_mov_imm(e, H_RCX, (uint32_t) - (int32_t)size);
+    emit8(e, 0xf7); /* test dword [rbx + eflags], DF */
+    emit_modrm_rbx(e, 0, OFF_EFLAGS);
+    emit32(e, X86_FLAG_DF);
+    emit_cmovcc(e, CC_NE, H_RDX, H_RCX);
+    flags_clobbered(t);
+    if (loads) {
+        unsigned esi = emit_greg_use(t, R_ESI, H_RAX);
+        emit_lea_sib(e, H_RAX, esi, H_RDX, 1, 0);
+        emit_greg_write(t, R_ESI, 0, 4, H_RAX);
+    }
+    if (stores) {
+        unsigned edi = emit_greg_use(t, R_EDI, H_RAX);
+        emit_lea_sib(e, H_RAX, edi, H_RDX, 1, 0);
+        emit_greg_write(t, R_EDI, 0, 4, H_RAX);
+        emit_exit_if_smc(t);
+    }
+    return true;
 }
 
 /* The target of a relative branch, or false if it lies outside CS (the
@@ -1282,6 +1669,8 @@ static bool tr_jcc(struct tctx *t, unsigned cc)
     uint32_t target;
     if (!branch_target(t, &target))
         return false;
+    /* Both exits want the flags in RFLAGS (blocks are entered so). */
+    need_host_flags(t, FLAGS_ALL);
     unsigned host_cc = host_condition(t, cc);
     uint32_t host_valid = t->host_valid, dirty = t->dirty;
     uint8_t *taken = emit_jcc_fwd(&t->e, host_cc);
@@ -1302,7 +1691,7 @@ static bool tr_call(struct tctx *t)
     struct emitter *e = &t->e;
     if (flat_stack(t)) {
         emit_mov_imm(e, H_R8, t->next);
-        emit_flat_push(t, size);
+        emit_flat_push(t, size, false, target);
         emit_exit_chain(t, target);
         return true;
     }
@@ -1312,9 +1701,33 @@ static bool tr_call(struct tctx *t)
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_push);
+    cache_reset(t);
     flags_clobbered(t);
     emit_exit_chain(t, target);
     return true;
+}
+
+/* Moves an indirect target from EAX to R13D (reserved) and checks it
+ * against the CS limit the block was translated for (part of its key):
+ * returns the jump to patch to the code for a target beyond it (the
+ * interpreter then raises the #GP), or NULL under a 4 GiB limit, which
+ * needs no check (and keeps the flags in RFLAGS). */
+static uint8_t *emit_check_target(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    uint32_t limit = t->d->in.state.sregs[S_CS].limit;
+    if (limit != 0xffffffffu)
+        flush_flags(t);
+    cache_reserve(t, H_R13);
+    emit_mov_reg(e, H_R13, H_RAX);
+    if (limit == 0xffffffffu)
+        return NULL;
+    emit8(e, 0x41); /* cmp r13d, cs_limit */
+    emit8(e, 0x81);
+    emit8(e, 0xfd);
+    emit32(e, limit);
+    flags_clobbered(t);
+    return emit_jcc_fwd(e, CC_A);
 }
 
 static bool tr_ret(struct tctx *t)
@@ -1327,19 +1740,16 @@ static bool tr_ret(struct tctx *t)
     if (flat_stack(t) && z->operand_width == 32) {
         /* The target is checked against CS before ESP moves: a target
          * beyond the limit has the interpreter raise the #GP. */
-        emit_load(e, H_RSI, OFF_REG(R_ESP), 4);
+        emit_greg_read(t, R_ESP, 0, 4, H_RSI);
         emit_flat_load(t, S_SS | (4 << 4) | DBT_INFO_SYNC, 4);
-        flush_flags(t);
-        emit_mov_reg(e, H_R13, H_RAX);
-        emit8(e, 0x41); /* cmp r13d, cs_limit */
-        emit8(e, 0x81);
-        emit8(e, 0xfd);
-        emit32(e, t->d->in.state.sregs[S_CS].limit);
-        uint8_t *bad = emit_jcc_fwd(e, CC_A);
+        uint8_t *bad = emit_check_target(t);
         emit_adjust_esp(t, (int32_t)(4 + release));
         emit_jump_cache(t);
-        emit_patch(e, bad, e->p);
-        emit_fallback(t, true);
+        if (bad) {
+            t->host_valid = t->dirty = 0;
+            emit_patch(e, bad, e->p);
+            emit_fallback(t, true);
+        }
         return true;
     }
     flush_flags(t);
@@ -1348,6 +1758,7 @@ static bool tr_ret(struct tctx *t)
     emit_mov_imm(e, H_RCX, t->eip);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_ret);
+    cache_reset(t);
     emit_jmp_to(e, t->d->epilogue);
     return true;
 }
@@ -1372,26 +1783,29 @@ static bool tr_indirect(struct tctx *t, bool call)
     } else {
         return false;
     }
-    flush_flags(t);
-    emit_mov_reg(e, H_R13, H_RAX);
-    emit8(e, 0x41); /* cmp r13d, cs_limit */
-    emit8(e, 0x81);
-    emit8(e, 0xfd);
-    emit32(e, t->d->in.state.sregs[S_CS].limit);
-    uint8_t *bad = emit_jcc_fwd(e, CC_A);
+    if (call && !flat_stack(t))
+        flush_flags(t);
+    uint8_t *bad = emit_check_target(t);
+    uint32_t host_valid = t->host_valid, dirty = t->dirty;
     if (call && flat_stack(t)) {
         emit_mov_imm(e, H_R8, t->next);
-        emit_flat_push(t, size);
+        emit_flat_push(t, size, true, 0);
     } else if (call) {
         emit_mov_imm(e, H_RSI, t->next);
         emit_mov_imm(e, H_RDX, (size << 4) | DBT_INFO_SYNC);
         emit_mov_imm(e, H_RCX, t->eip);
         emit_arg_interp(e);
         emit_call(e, (const void *)dbt_helper_push);
+        cache_reset(t);
+        flags_clobbered(t);
     }
     emit_jump_cache(t);
-    emit_patch(e, bad, e->p);
-    emit_fallback(t, true);
+    if (bad) {
+        t->host_valid = host_valid;
+        t->dirty = dirty;
+        emit_patch(e, bad, e->p);
+        emit_fallback(t, true);
+    }
     return true;
 }
 
@@ -1463,6 +1877,16 @@ static enum tr_result translate_insn(struct tctx *t)
         return TR_FALLBACK;
     case ZYDIS_MNEMONIC_RET:
         return tr_ret(t) ? TR_END : TR_FALLBACK;
+    case ZYDIS_MNEMONIC_MOVSB:
+    case ZYDIS_MNEMONIC_MOVSW:
+    case ZYDIS_MNEMONIC_MOVSD:
+    case ZYDIS_MNEMONIC_STOSB:
+    case ZYDIS_MNEMONIC_STOSW:
+    case ZYDIS_MNEMONIC_STOSD:
+    case ZYDIS_MNEMONIC_LODSB:
+    case ZYDIS_MNEMONIC_LODSW:
+    case ZYDIS_MNEMONIC_LODSD:
+        return tr_string(t) ? TR_NEXT : TR_FALLBACK;
     default:
         break;
     }
@@ -1516,6 +1940,7 @@ static void emit_fallback(struct tctx *t, bool last)
     emit_mov_imm(e, H_RDX, t->next);
     emit_arg_interp(e);
     emit_call(e, (const void *)dbt_helper_interp);
+    cache_reset(t);
     flags_clobbered(t);
     if (last) {
         emit_jmp_to(e, t->d->epilogue);
@@ -1549,19 +1974,34 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
     if (!b)
         return NULL;
 
-    struct tctx t = {.d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}};
-    const uint8_t *code = t.e.p;
+    struct slow_path slow[DBT_MAX_SLOW_PATHS];
+    struct tctx t = {
+        .d = d, .e = {.p = d->buffer_used, .end = d->buffer + d->buffer_size}, .slow = slow};
     t.block_eip = eip;
     t.flags = flags;
-    /* Every entry, from the dispatch loop or a chained block, counts down
-     * the budget and returns to the loop when it runs out. */
-    emit8(&t.e, 0x83); /* sub dword [rbx + budget], 1 */
-    emit_modrm_rbx(&t.e, 5, OFF_BUDGET);
-    emit8(&t.e, 1);
-    uint8_t *body = emit_jcc_fwd(&t.e, CC_NS);
+    /* Blocks are entered (from the dispatch loop, a chained exit or the
+     * jump cache) with the guest's arithmetic flags in RFLAGS, where
+     * EFLAGS in memory may be behind: all of them count as dirty. Every
+     * entry counts down the budget, without touching RFLAGS, and returns
+     * to the loop when it ran out, through the exit before the entry. */
+    t.host_valid = t.dirty = FLAGS_ALL;
+    const uint8_t *out_of_budget = t.e.p;
+    flush_flags(&t);
     emit_store_imm32(&t.e, OFF_EIP, eip);
     emit_jmp_to(&t.e, d->epilogue);
-    emit_patch(&t.e, body, t.e.p);
+    const uint8_t *code = t.e.p;
+    emit_load(&t.e, H_RCX, OFF_BUDGET, 4);
+    emit8(&t.e, 0x44); /* lea r10d, [rcx - 1] */
+    emit8(&t.e, 0x8d);
+    emit8(&t.e, 0x51);
+    emit8(&t.e, 0xff);
+    emit_store(&t.e, H_R10, OFF_BUDGET, 4);
+    ptrdiff_t back = out_of_budget - (t.e.p + 2);
+    if (back < -128)
+        g_error("dbt: a block's budget exit is out of reach");
+    emit8(&t.e, 0xe3); /* jrcxz out_of_budget */
+    emit8(&t.e, (uint8_t)(int8_t)back);
+    t.host_valid = t.dirty = FLAGS_ALL;
     /* Blocks are also entered from other pages (through the jump cache):
      * each says which page runs, for self-modifying code detection. */
     emit_store_imm32(&t.e, OFF_RUNNING_PAGE, phys & ~0xfffu);
@@ -1593,6 +2033,7 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
         t.ops = ops;
         t.eip = cur;
         t.next = cur + z.length;
+        t.reserved = 0;
         enum tr_result r = translate_insn(&t);
         count++;
         pos += z.length;
@@ -1610,6 +2051,8 @@ struct dbt_block *dbt_translate(struct dbt *d, uint32_t eip, uint32_t phys,
             ended = true;
         }
     }
+    for (unsigned k = 0; k < t.nr_slow; k++)
+        emit_slow_path(&t, &t.slow[k]);
     if (t.e.full) {
         /* Cannot happen with the room reserved above; be safe anyway. */
         d->nr_blocks--;

@@ -12,6 +12,8 @@
 #   an IMAGE.bin is a guest test program run as the firmware (--bios); an
 #   IMAGE.img is a floppy that SeaBIOS boots (--fda IMAGE --boot a).
 #   lfb_draw.bin also leaves a screenshot whose pixels lfb-check.py checks.
+#   snapshot_disk.bin runs tests/guests/snapshot.py from kvm to dbt and from
+#   dbt to kvm: a snapshot taken under one backend restores under the other.
 set -u
 engine=$(realpath "$1")
 cache=$2
@@ -33,6 +35,13 @@ else
     tail -n 5 "$work/fetch.log" | sed 's/^/kvm:   /'
 fi
 
+# The nested machine sees the build tree and the work folder, but not
+# necessarily the source tree (under /tmp it has a tmpfs of its own): the
+# scripts the steps run are copied into the work folder.
+scripts="$work/tests"
+rm -rf "$scripts"
+cp -r "$here/.." "$scripts"
+
 # One step of the generated script: NAME COMMAND... ; passes on status 0.
 # A passing step's "kvm: KNOWN ..." lines (a known issue it reports without
 # failing) are shown too.
@@ -49,20 +58,25 @@ STEP
     echo "failed=0"
     for image in "$@"; do
         image=$(realpath "$image")
-        run="$here/../run-guest.sh $engine --accel kvm"
+        run="$scripts/run-guest.sh $engine --accel kvm"
         case $image in
             *.img)
                 step "seabios-$(basename "$image" .img)" "$run" --fda "$image" --boot a ;;
+            */snapshot_disk.bin)
+                for pair in "kvm dbt" "dbt kvm"; do
+                    step "snapshot-${pair/ /-}" python3 "$scripts/guests/snapshot.py" "$engine" \
+                        "$image" "$work/snapshot-${pair/ /-}" $pair
+                done ;;
             */lfb_draw.bin)
                 shot="$work/lfb_draw.png"
                 step lfb_draw "{ rm -f $shot && $run --bios $image --screenshot $shot &&" \
-                    "python3 $here/lfb-check.py $shot; }" ;;
+                    "python3 $scripts/kvm/lfb-check.py $shot; }" ;;
             *)
                 step "$(basename "$image" .bin)" "$run" --bios "$image" ;;
         esac
     done
     if [ $linux_ready = 1 ]; then
-        step linux-686 python3 "$here/linux-kvm.py" "$engine" "$guest_cache" "$work/linux"
+        step linux-686 python3 "$scripts/kvm/linux-kvm.py" "$engine" "$guest_cache" "$work/linux"
     fi
     echo 'exit $failed'
 } > "$work/suite.sh"
