@@ -42,7 +42,7 @@ subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qc
                check=True)
 
 start = time.monotonic()
-kills = leaks_seen = 0
+kills = leaks_seen = runs_writing = 0
 while kills < args.kills and time.monotonic() - start < args.budget:
     log = os.path.join(args.work, "sigkill.debugcon")
     proc = subprocess.Popen([args.engine, "--headless", "--accel", "interp", "--bios", args.guest,
@@ -57,6 +57,11 @@ while kills < args.kills and time.monotonic() - start < args.budget:
     proc.kill()
     proc.wait()
     kills += 1
+    # A kill may land before the guest's first write (a short random delay on
+    # a busy host); what matters is that many kills hit a writing guest.
+    with open(log, errors="replace") as f:
+        if "writing" in f.read():
+            runs_writing += 1
     check = subprocess.run(["qemu-img", "check", "--output=human", image],
                            capture_output=True, text=True)
     if check.returncode not in (0, 3):
@@ -64,10 +69,10 @@ while kills < args.kills and time.monotonic() - start < args.budget:
                  f"status {check.returncode}:\n{check.stdout}{check.stderr}")
     if check.returncode == 3:
         leaks_seen += 1
-with open(log, errors="replace") as f:
-    if "writing" not in f.read():
-        sys.exit("FAIL: the guest never started writing")
+if runs_writing < max(1, kills // 4):
+    sys.exit(f"FAIL: the guest was writing in only {runs_writing} of {kills} runs")
 info = subprocess.run(["qemu-img", "info", image], capture_output=True, text=True).stdout
 size = [line for line in info.splitlines() if line.startswith("disk size")]
-print(f"{kills} kills in {time.monotonic() - start:.1f} s; the image passed qemu-img check "
+print(f"{kills} kills ({runs_writing} while the guest wrote) in "
+      f"{time.monotonic() - start:.1f} s; the image passed qemu-img check "
       f"every time ({leaks_seen} times with leaked clusters); {size[0] if size else ''}")
