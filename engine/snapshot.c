@@ -135,7 +135,8 @@ struct frame_job {
     const uint8_t *frames;
     uint64_t *offsets;
     uint32_t *sizes;
-    gint failed; /* a frame failed (set by any thread) */
+    uint32_t *crcs; /* CRC-32 of each compressed frame */
+    gint failed;    /* a frame failed (set by any thread) */
 };
 
 static size_t frame_length(const struct frame_job *job, uint32_t i)
@@ -161,6 +162,9 @@ static gpointer compress_frames(gpointer data)
             break;
         }
         job->sizes[i] = (uint32_t)n;
+        /* The section's checksum is put together from the frames', each
+         * taken while its frame is still in this core's cache. */
+        job->crcs[i] = (uint32_t)crc32_z(0, job->out + (size_t)i * job->slot, n);
     }
     ZSTD_freeCCtx(cctx);
     return NULL;
@@ -191,6 +195,26 @@ static gpointer decompress_frames(gpointer data)
     return NULL;
 }
 
+static gpointer checksum_frames(gpointer data)
+{
+    struct frame_job *job = data;
+    for (;;) {
+        uint32_t i = (uint32_t)g_atomic_int_add(&job->next_frame, 1);
+        if (i >= job->frame_count)
+            break;
+        job->crcs[i] = (uint32_t)crc32_z(0, job->frames + job->offsets[i], job->sizes[i]);
+    }
+    return NULL;
+}
+
+/* The CRC-32 of table and frames in a row, from the frames' own. */
+static uint32_t combine_frame_crcs(uint32_t crc, const struct frame_job *job)
+{
+    for (uint32_t i = 0; i < job->frame_count; i++)
+        crc = (uint32_t)crc32_combine(crc, job->crcs[i], (z_off_t)job->sizes[i]);
+    return crc;
+}
+
 /* Runs fn on the calling thread and on up to MEMORY_MAX_THREADS - 1 more,
  * as many as the host has cores and the job has frames. */
 static void run_frame_job(struct frame_job *job, GThreadFunc fn)
@@ -213,10 +237,12 @@ static uint32_t frame_count_for(uint64_t size)
     return (uint32_t)((size + MEMORY_FRAME_SIZE - 1) / MEMORY_FRAME_SIZE);
 }
 
-/* Appends a version 3 memory payload to out. Every frame gets room for
- * its worst case, and the frames close up behind the table afterwards: a
- * copy of the compressed bytes, far cheaper than compressing them. */
-static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out, GError **error)
+/* Appends a version 3 memory payload to out, and its CRC-32 to *crc.
+ * Every frame gets room for its worst case, and the frames close up behind
+ * the table afterwards: a copy of the compressed bytes, far cheaper than
+ * compressing them. */
+static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out, uint32_t *crc,
+                            GError **error)
 {
     struct frame_job job = {.memory = (uint8_t *)host, .size = size};
     job.frame_count = frame_count_for(size);
@@ -226,9 +252,11 @@ static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out,
     g_byte_array_set_size(out, start + (guint)(table + job.slot * job.frame_count));
     job.out = out->data + start + table;
     job.sizes = g_new0(uint32_t, MAX(job.frame_count, 1u));
+    job.crcs = g_new0(uint32_t, MAX(job.frame_count, 1u));
     run_frame_job(&job, compress_frames);
     if (job.failed) {
         g_free(job.sizes);
+        g_free(job.crcs);
         g_byte_array_set_size(out, start);
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot compress memory");
         return false;
@@ -242,7 +270,9 @@ static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out,
         memmove(p + end, job.out + (size_t)i * job.slot, job.sizes[i]);
         end += job.sizes[i];
     }
+    *crc = combine_frame_crcs((uint32_t)crc32_z(0, p, table), &job);
     g_free(job.sizes);
+    g_free(job.crcs);
     g_byte_array_set_size(out, start + (guint)end);
     return true;
 }
@@ -261,10 +291,13 @@ static bool append_memory_section(GByteArray *out, uint32_t kind, uint32_t versi
     g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
     size_t length_at = out->len;
     append_le(out, 0, 8);
-    if (!compress_memory(host, size, out, error))
+    uint32_t payload_crc;
+    if (!compress_memory(host, size, out, &payload_crc, error))
         return false;
-    put_le(out->data + length_at, out->len - length_at - 8, 8);
-    append_le(out, crc32_z(0, out->data + start, out->len - start), 4);
+    size_t payload_len = out->len - length_at - 8;
+    put_le(out->data + length_at, payload_len, 8);
+    uint32_t crc = (uint32_t)crc32_z(0, out->data + start, length_at + 8 - start);
+    append_le(out, crc32_combine(crc, payload_crc, (z_off_t)payload_len), 4);
     return true;
 }
 
@@ -476,6 +509,11 @@ struct section {
     char name[256];
     const uint8_t *payload;
     uint64_t len;
+    /* Set when the checksum is left to the memory check, which takes it
+     * frame by frame on several threads: the section's bytes before the
+     * payload, and the checksum stored. */
+    const uint8_t *start;
+    uint32_t stored_crc;
 };
 
 static bool refuse(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -533,8 +571,15 @@ static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct s
         return refuse(error, "the snapshot is truncated (section %s)", s->name);
     s->payload = data + p;
     p += s->len;
-    if (verify && !skip_checksums() && get_le(data + p, 4) != crc32_z(0, data + start, p - start))
+    s->start = NULL;
+    bool framed = (s->kind == SECTION_RAM || s->kind == SECTION_MEM) && s->version >= 3;
+    if (verify && !skip_checksums() && framed) {
+        s->start = data + start;
+        s->stored_crc = (uint32_t)get_le(data + p, 4);
+    } else if (verify && !skip_checksums() &&
+               get_le(data + p, 4) != crc32_z(0, data + start, p - start)) {
         return refuse(error, "the snapshot's section %s is damaged (checksum mismatch)", s->name);
+    }
     *pos = p + 4;
     return true;
 }
@@ -678,6 +723,15 @@ static bool restore_memory(const struct section *s, uint8_t *dest, uint64_t size
     }
     struct frame_job job;
     bool ok = parse_frames(s, size, &job, error);
+    if (ok && s->start) {
+        job.crcs = g_new0(uint32_t, MAX(job.frame_count, 1u));
+        run_frame_job(&job, checksum_frames);
+        job.next_frame = 0;
+        size_t table = (size_t)(job.frames - s->payload);
+        uint32_t crc = (uint32_t)crc32_z(0, s->start, (size_t)(s->payload - s->start) + table);
+        if (combine_frame_crcs(crc, &job) != s->stored_crc)
+            ok = refuse(error, "the snapshot's section %s is damaged (checksum mismatch)", s->name);
+    }
     uint8_t *scratch = NULL;
     if (ok && !dest && skip_checksums()) {
         /* A fuzzing build takes files whose checksums are wrong, so a
@@ -704,6 +758,7 @@ static bool restore_memory(const struct section *s, uint8_t *dest, uint64_t size
     g_free(scratch);
     g_free(job.offsets);
     g_free(job.sizes);
+    g_free(job.crcs);
     return ok;
 }
 
