@@ -1208,7 +1208,8 @@ static bool put_backing(uint8_t *buf, uint64_t cluster_size, uint64_t pos, const
     pos += 8;
     put_be64(buf + 8, backing_file ? pos : 0);
     put_be32(buf + 16, (uint32_t)name_length);
-    memcpy(buf + pos, backing_file, name_length);
+    if (backing_file)
+        memcpy(buf + pos, backing_file, name_length);
     *end = pos + name_length;
     return true;
 }
