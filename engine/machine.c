@@ -839,22 +839,44 @@ bool machine_change_media(struct machine *m, const char *drive, const char *path
         if (!bd)
             return false;
     }
+    if (!machine_insert_media(m, drive, path, bd, false, error)) {
+        block_close(bd);
+        return false;
+    }
+    return true;
+}
+
+bool machine_insert_media(struct machine *m, const char *drive, const char *path,
+                          struct block_device *bd, bool force, GError **error)
+{
+    int i = media_index(drive);
+    if (i < 0 || !m->has_drive[i]) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "This machine has no drive %s.",
+                    drive);
+        return false;
+    }
     bool ok;
     if (i == MEDIA_CDROM) {
-        ok = ide_change_media(m->ide, CDROM_IDE_UNIT, bd, false);
+        ok = ide_change_media(m->ide, CDROM_IDE_UNIT, bd, force);
         if (!ok)
             g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
                         "The guest has locked the CD-ROM drive's tray.");
     } else {
         ok = fdc_insert(m->fdc, (unsigned)i, bd, error);
     }
-    if (!ok) {
-        block_close(bd);
+    if (!ok)
         return false;
-    }
     g_free(m->media[i]);
     m->media[i] = g_strdup(path);
     return true;
+}
+
+struct block_device *machine_floppy_device(struct machine *m, const char *drive)
+{
+    int i = media_index(drive);
+    if (i < 0 || i == MEDIA_CDROM || !m->has_drive[i])
+        return NULL;
+    return fdc_disk(m->fdc, (unsigned)i);
 }
 
 void machine_set_a20(struct machine *m, bool enabled)

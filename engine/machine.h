@@ -18,6 +18,8 @@
 #include "vclock.h"
 #include "vmstate.h"
 
+struct block_device;
+
 #define MACHINE_MAX_DRIVES 8
 
 /* Process exit statuses of vivarium-engine that are not the guest's own.
@@ -226,6 +228,14 @@ bool machine_change_media(struct machine *m, const char *drive, const char *path
 /* What a removable drive holds: its image's path, "" when empty, NULL when
  * the machine has no such drive. */
 const char *machine_media_path(struct machine *m, const char *drive);
+/* Puts an image already opened into a removable drive (bd NULL ejects);
+ * the drive owns bd once this succeeds. force: even when the guest has
+ * locked the CD-ROM's tray (a snapshot restore). vCPU thread. */
+bool machine_insert_media(struct machine *m, const char *drive, const char *path,
+                          struct block_device *bd, bool force, GError **error);
+/* The image in floppy drive "fda" or "fdb", NULL when empty or absent; the
+ * drive keeps owning it. For snapshots, which save a floppy's contents. */
+struct block_device *machine_floppy_device(struct machine *m, const char *drive);
 
 /* Opens or closes the A20 gate (port 0x92, the i8042 output port). */
 void machine_set_a20(struct machine *m, bool enabled);

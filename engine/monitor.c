@@ -17,6 +17,8 @@
  *                        its run state
  *   delvm NAME           delete the snapshot NAME
  *   info snapshots       list the snapshots: name, date, size
+ *   change DRIVE FILE    put the image FILE in removable drive fda, fdb or cdrom
+ *   eject DRIVE          empty removable drive fda, fdb or cdrom
  *   quit                 power off and exit
  *
  * The snapshot commands need the engine's --snapshot-dir.
@@ -345,6 +347,39 @@ static void print_snapshots(struct monitor *mon)
     reply("ok");
 }
 
+struct media_command {
+    char *drive;
+    char *path; /* NULL: eject */
+};
+
+static void run_media_command(struct machine *m, void *data)
+{
+    struct media_command *cmd = data;
+    GError *error = NULL;
+    if (machine_change_media(m, cmd->drive, cmd->path, &error)) {
+        reply("ok");
+    } else {
+        reply("error: %s", error->message);
+        g_error_free(error);
+    }
+    g_free(cmd->drive);
+    g_free(cmd->path);
+    g_free(cmd);
+}
+
+static void post_media_command(struct monitor *mon, const char *arg, bool eject)
+{
+    struct media_command *cmd = g_new0(struct media_command, 1);
+    const char *space = strchr(arg, ' ');
+    if (eject) {
+        cmd->drive = g_strdup(arg);
+    } else {
+        cmd->drive = g_strndup(arg, (gsize)(space - arg));
+        cmd->path = g_strdup(space + 1);
+    }
+    machine_post(mon->machine, run_media_command, cmd);
+}
+
 static void execute(struct monitor *mon, const char *line)
 {
     const char *arg = strchr(line, ' ');
@@ -381,11 +416,15 @@ static void execute(struct monitor *mon, const char *line)
         post_snapshot_command(mon, snapshot_store_load, arg);
     } else if (strcmp(command, "delvm") == 0 && *arg) {
         post_snapshot_command(mon, snapshot_store_delete, arg);
+    } else if (strcmp(command, "change") == 0 && strchr(arg, ' ')) {
+        post_media_command(mon, arg, false);
+    } else if (strcmp(command, "eject") == 0 && *arg) {
+        post_media_command(mon, arg, true);
     } else if (strcmp(command, "quit") == 0) {
         machine_post(mon->machine, machine_work_quit, NULL);
     } else if (*command) {
         reply("error: unknown command '%s' (text, type, key, serial, screendump, info, savevm, "
-              "loadvm, delvm, quit)",
+              "loadvm, delvm, change, eject, quit)",
               command);
     }
     g_free(command);

@@ -10,9 +10,11 @@
  * contents at this instant: see snapshot_store.c), "CPU " (struct x86_state
  * through its state table), "CLK " (the virtual time), one "DEV " per device
  * (its state table), "MEM " per block of device memory (video memory),
- * "RAM " (guest RAM); memory is compressed with Zstandard (older files:
- * deflated with zlib). Disk sections come
- * first, so a listing reads them without inflating anything. Unknown
+ * "MED " per removable drive (the medium in it and, for a writable floppy,
+ * its contents), "RAM " (guest RAM). Memory is compressed with Zstandard in
+ * independent frames of 4 MiB, made and unpacked by several threads at
+ * once (older files: one Zstandard frame, or deflated with zlib). Disk
+ * sections come first, so a listing reads them without inflating anything. Unknown
  * section kinds are refused: a reader that cannot restore part of a machine
  * must not pretend it restored all of it.
  */
@@ -22,12 +24,14 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include "block/block.h"
 #include "machine.h"
 
 #define SNAPSHOT_MAGIC          "VIVSNAP1"
@@ -42,14 +46,34 @@
 #define SECTION_MEM   0x204d454du /* "MEM " */
 #define SECTION_DISK  0x204b5344u /* "DSK " */
 
-/* Version 1 of the RAM and MEM sections is deflated (zlib); version 2, what
- * this engine writes, is one Zstandard frame: four to five times faster to
- * make from a busy guest's memory, at a similar size. */
-#define RAM_SECTION_VERSION   2
+#define SECTION_MEDIA 0x2044454du /* "MED " */
+
+/* Version 1 of the RAM and MEM sections is deflated (zlib); version 2 is one
+ * Zstandard frame: four to five times faster to make from a busy guest's
+ * memory, at a similar size. Version 3, what this engine writes, cuts the
+ * memory into frames of MEMORY_FRAME_SIZE bytes each compressed on its own,
+ * behind a table of their sizes:
+ *   u32 frame size, u32 frame count, u32 compressed size of each frame,
+ *   the frames
+ * so that threads make and unpack them side by side, and a loader can check
+ * the table and every frame's header without unpacking anything. */
+#define RAM_SECTION_VERSION   3
 #define CLOCK_SECTION_VERSION 1
-#define MEM_SECTION_VERSION   2
+#define MEM_SECTION_VERSION   3
 #define SNAPSHOT_ZSTD_LEVEL   1
 #define DISK_SECTION_VERSION  1
+#define MEDIA_SECTION_VERSION 1
+#define MEMORY_FRAME_SIZE     (4u << 20)
+#define MEMORY_MAX_THREADS    4
+
+/* A "MED " section's flag: the floppy's contents follow. */
+#define MEDIA_HAS_CONTENTS 1u
+/* Floppies are 2.88 MiB at most; anything larger is not one. */
+#define MEDIA_MAX_CONTENTS (4u << 20)
+
+/* The removable drives, by machine_media_path()'s names. */
+#define MEDIA_DRIVES 3
+static const char *const media_drives[MEDIA_DRIVES] = {"fda", "fdb", "cdrom"};
 
 /* A fuzzing build accepts bad checksums, so that the fuzzer reaches the
  * parsers behind them; every other build refuses them. */
@@ -97,32 +121,159 @@ static void append_section(GByteArray *out, uint32_t kind, uint32_t version, con
     append_le(out, crc32_z(0, out->data + start, out->len - start), 4);
 }
 
-static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out, GError **error)
+/* Work shared by the threads that compress or decompress the frames of one
+ * memory section: each takes the next frame number until none is left. */
+struct frame_job {
+    uint8_t *memory; /* the memory (compressing: read; decompressing: written) */
+    uint64_t size;
+    uint32_t frame_count;
+    gint next_frame;
+    /* Compressing: frame i goes to out + i * slot, its size to sizes[i].
+     * Decompressing: frame i is at frames + offsets[i], sizes[i] long. */
+    uint8_t *out;
+    size_t slot;
+    const uint8_t *frames;
+    uint64_t *offsets;
+    uint32_t *sizes;
+    uint32_t *crcs; /* CRC-32 of each compressed frame */
+    gint failed;    /* a frame failed (set by any thread) */
+};
+
+static size_t frame_length(const struct frame_job *job, uint32_t i)
 {
+    uint64_t start = (uint64_t)i * MEMORY_FRAME_SIZE;
+    return (size_t)MIN((uint64_t)MEMORY_FRAME_SIZE, job->size - start);
+}
+
+static gpointer compress_frames(gpointer data)
+{
+    struct frame_job *job = data;
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    if (!cctx ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, SNAPSHOT_ZSTD_LEVEL))) {
-        ZSTD_freeCCtx(cctx);
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "cannot start compressing memory");
-        return false;
+    for (;;) {
+        uint32_t i = (uint32_t)g_atomic_int_add(&job->next_frame, 1);
+        if (i >= job->frame_count)
+            break;
+        size_t n = cctx ? ZSTD_compressCCtx(cctx, job->out + (size_t)i * job->slot, job->slot,
+                                            job->memory + (uint64_t)i * MEMORY_FRAME_SIZE,
+                                            frame_length(job, i), SNAPSHOT_ZSTD_LEVEL)
+                        : (size_t)-1;
+        if (!cctx || ZSTD_isError(n)) {
+            g_atomic_int_set(&job->failed, 1);
+            break;
+        }
+        job->sizes[i] = (uint32_t)n;
+        /* The section's checksum is put together from the frames', each
+         * taken while its frame is still in this core's cache. */
+        job->crcs[i] = (uint32_t)crc32_z(0, job->out + (size_t)i * job->slot, n);
     }
-    ZSTD_CCtx_setPledgedSrcSize(cctx, size);
-    /* Room for the whole frame at once: memory that does not compress
-     * costs its size plus a little. */
-    guint start = out->len;
-    size_t bound = ZSTD_compressBound((size_t)size);
-    g_byte_array_set_size(out, start + (guint)bound);
-    ZSTD_outBuffer output = {out->data + start, bound, 0};
-    ZSTD_inBuffer input = {host, (size_t)size, 0};
-    size_t left = ZSTD_compressStream2(cctx, &output, &input, ZSTD_e_end);
     ZSTD_freeCCtx(cctx);
-    if (ZSTD_isError(left) || left != 0) {
+    return NULL;
+}
+
+/* Decompressing a frame the check has passed cannot fail for a file that
+ * was not forged with its checksums right; if one was, its frame reads as
+ * zeros rather than leaving half a frame. */
+static gpointer decompress_frames(gpointer data)
+{
+    struct frame_job *job = data;
+    ZSTD_DCtx *dctx = ZSTD_createDCtx();
+    for (;;) {
+        uint32_t i = (uint32_t)g_atomic_int_add(&job->next_frame, 1);
+        if (i >= job->frame_count)
+            break;
+        uint8_t *dest = job->memory + (uint64_t)i * MEMORY_FRAME_SIZE;
+        size_t want = frame_length(job, i);
+        size_t n = dctx ? ZSTD_decompressDCtx(dctx, dest, want, job->frames + job->offsets[i],
+                                              job->sizes[i])
+                        : (size_t)-1;
+        if (!dctx || ZSTD_isError(n) || n != want) {
+            memset(dest, 0, want);
+            g_atomic_int_set(&job->failed, 1);
+        }
+    }
+    ZSTD_freeDCtx(dctx);
+    return NULL;
+}
+
+static gpointer checksum_frames(gpointer data)
+{
+    struct frame_job *job = data;
+    for (;;) {
+        uint32_t i = (uint32_t)g_atomic_int_add(&job->next_frame, 1);
+        if (i >= job->frame_count)
+            break;
+        job->crcs[i] = (uint32_t)crc32_z(0, job->frames + job->offsets[i], job->sizes[i]);
+    }
+    return NULL;
+}
+
+/* The CRC-32 of table and frames in a row, from the frames' own. */
+static uint32_t combine_frame_crcs(uint32_t crc, const struct frame_job *job)
+{
+    for (uint32_t i = 0; i < job->frame_count; i++)
+        crc = (uint32_t)crc32_combine(crc, job->crcs[i], (z_off_t)job->sizes[i]);
+    return crc;
+}
+
+/* Runs fn on the calling thread and on up to MEMORY_MAX_THREADS - 1 more,
+ * as many as the host has cores and the job has frames. */
+static void run_frame_job(struct frame_job *job, GThreadFunc fn)
+{
+    unsigned threads = MIN(MIN(g_get_num_processors(), MEMORY_MAX_THREADS), job->frame_count);
+    GThread *helpers[MEMORY_MAX_THREADS];
+    unsigned started = 0;
+    for (unsigned t = 1; t < threads; t++) {
+        helpers[started] = g_thread_try_new("snapshot", fn, job, NULL);
+        if (helpers[started])
+            started++;
+    }
+    fn(job);
+    for (unsigned t = 0; t < started; t++)
+        g_thread_join(helpers[t]);
+}
+
+static uint32_t frame_count_for(uint64_t size)
+{
+    return (uint32_t)((size + MEMORY_FRAME_SIZE - 1) / MEMORY_FRAME_SIZE);
+}
+
+/* Appends a version 3 memory payload to out, and its CRC-32 to *crc.
+ * Every frame gets room for its worst case, and the frames close up behind
+ * the table afterwards: a copy of the compressed bytes, far cheaper than
+ * compressing them. */
+static bool compress_memory(const uint8_t *host, uint64_t size, GByteArray *out, uint32_t *crc,
+                            GError **error)
+{
+    struct frame_job job = {.memory = (uint8_t *)host, .size = size};
+    job.frame_count = frame_count_for(size);
+    job.slot = ZSTD_compressBound(MEMORY_FRAME_SIZE);
+    guint start = out->len;
+    size_t table = 8 + 4 * (size_t)job.frame_count;
+    g_byte_array_set_size(out, start + (guint)(table + job.slot * job.frame_count));
+    job.out = out->data + start + table;
+    job.sizes = g_new0(uint32_t, MAX(job.frame_count, 1u));
+    job.crcs = g_new0(uint32_t, MAX(job.frame_count, 1u));
+    run_frame_job(&job, compress_frames);
+    if (job.failed) {
+        g_free(job.sizes);
+        g_free(job.crcs);
         g_byte_array_set_size(out, start);
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot compress memory: %s",
-                    ZSTD_isError(left) ? ZSTD_getErrorName(left) : "output full");
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot compress memory");
         return false;
     }
-    g_byte_array_set_size(out, start + (guint)output.pos);
+    uint8_t *p = out->data + start;
+    put_le(p, MEMORY_FRAME_SIZE, 4);
+    put_le(p + 4, job.frame_count, 4);
+    size_t end = table;
+    for (uint32_t i = 0; i < job.frame_count; i++) {
+        put_le(p + 8 + 4 * (size_t)i, job.sizes[i], 4);
+        memmove(p + end, job.out + (size_t)i * job.slot, job.sizes[i]);
+        end += job.sizes[i];
+    }
+    *crc = combine_frame_crcs((uint32_t)crc32_z(0, p, table), &job);
+    g_free(job.sizes);
+    g_free(job.crcs);
+    g_byte_array_set_size(out, start + (guint)end);
     return true;
 }
 
@@ -140,10 +291,13 @@ static bool append_memory_section(GByteArray *out, uint32_t kind, uint32_t versi
     g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
     size_t length_at = out->len;
     append_le(out, 0, 8);
-    if (!compress_memory(host, size, out, error))
+    uint32_t payload_crc;
+    if (!compress_memory(host, size, out, &payload_crc, error))
         return false;
-    put_le(out->data + length_at, out->len - length_at - 8, 8);
-    append_le(out, crc32_z(0, out->data + start, out->len - start), 4);
+    size_t payload_len = out->len - length_at - 8;
+    put_le(out->data + length_at, payload_len, 8);
+    uint32_t crc = (uint32_t)crc32_z(0, out->data + start, length_at + 8 - start);
+    append_le(out, crc32_combine(crc, payload_crc, (z_off_t)payload_len), 4);
     return true;
 }
 
@@ -155,6 +309,59 @@ static void encode_disk(GByteArray *out, const struct snapshot_disk *disk)
     append_le(out, disk->length, 8);
     append_le(out, layer_len, 2);
     g_byte_array_append(out, (const guint8 *)disk->layer, (guint)layer_len);
+}
+
+/* The medium in a removable drive as a file name that still means the
+ * same file from another working folder. */
+static char *medium_path(const char *path)
+{
+    char *real = realpath(path, NULL);
+    if (!real)
+        return g_canonicalize_filename(path, NULL);
+    char *copy = g_strdup(real);
+    free(real);
+    return copy;
+}
+
+/* A "MED " payload: u8 flags, u64 the medium's length, u16 path length,
+ * path ("" for an empty drive), then with MEDIA_HAS_CONTENTS one Zstandard
+ * frame of the whole medium. A writable floppy's contents are part of the
+ * machine, as a hard disk's are; they travel in the snapshot itself rather
+ * than in a layer on the image, because a floppy taken out of the drive is
+ * a file anyone may change, and a layer resting on it would silently go
+ * wrong. A CD and a write-protected floppy are named only. */
+static bool encode_media(struct machine *m, unsigned drive, GByteArray *payload, GError **error)
+{
+    const char *name = media_drives[drive];
+    const char *path = machine_media_path(m, name);
+    struct block_device *bd = drive < 2 ? machine_floppy_device(m, name) : NULL;
+    g_autofree char *canonical = *path ? medium_path(path) : g_strdup("");
+    bool contents = bd && !block_is_readonly(bd) && block_length(bd) <= MEDIA_MAX_CONTENTS;
+    uint64_t length = bd ? block_length(bd) : 0;
+    append_le(payload, contents ? MEDIA_HAS_CONTENTS : 0, 1);
+    append_le(payload, length, 8);
+    append_le(payload, strlen(canonical), 2);
+    g_byte_array_append(payload, (const guint8 *)canonical, (guint)strlen(canonical));
+    if (!contents)
+        return true;
+    g_autofree uint8_t *data = g_malloc(length);
+    int ret = block_read(bd, 0, data, length);
+    if (ret < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-ret),
+                    "cannot read the floppy in %s (%s): %s", name, canonical, g_strerror(-ret));
+        return false;
+    }
+    guint at = payload->len;
+    size_t bound = ZSTD_compressBound(length);
+    g_byte_array_set_size(payload, at + (guint)bound);
+    size_t n = ZSTD_compress(payload->data + at, bound, data, length, SNAPSHOT_ZSTD_LEVEL);
+    if (ZSTD_isError(n)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot compress the floppy in %s",
+                    name);
+        return false;
+    }
+    g_byte_array_set_size(payload, at + (guint)n);
+    return true;
 }
 
 static GByteArray *encode_machine(struct machine *m, const struct snapshot_disk *disks,
@@ -169,6 +376,20 @@ static GByteArray *encode_machine(struct machine *m, const struct snapshot_disk 
         g_byte_array_set_size(payload, 0);
         encode_disk(payload, &disks[i]);
         append_section(out, SECTION_DISK, DISK_SECTION_VERSION, disks[i].drive, payload->data,
+                       payload->len);
+        sections++;
+    }
+
+    for (unsigned i = 0; i < MEDIA_DRIVES; i++) {
+        if (!machine_media_path(m, media_drives[i]))
+            continue;
+        g_byte_array_set_size(payload, 0);
+        if (!encode_media(m, i, payload, error)) {
+            g_byte_array_unref(payload);
+            g_byte_array_unref(out);
+            return NULL;
+        }
+        append_section(out, SECTION_MEDIA, MEDIA_SECTION_VERSION, media_drives[i], payload->data,
                        payload->len);
         sections++;
     }
@@ -288,6 +509,11 @@ struct section {
     char name[256];
     const uint8_t *payload;
     uint64_t len;
+    /* Set when the checksum is left to the memory check, which takes it
+     * frame by frame on several threads: the section's bytes before the
+     * payload, and the checksum stored. */
+    const uint8_t *start;
+    uint32_t stored_crc;
 };
 
 static bool refuse(GError **error, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -345,8 +571,15 @@ static bool parse_section(const uint8_t *data, size_t len, size_t *pos, struct s
         return refuse(error, "the snapshot is truncated (section %s)", s->name);
     s->payload = data + p;
     p += s->len;
-    if (verify && !skip_checksums() && get_le(data + p, 4) != crc32_z(0, data + start, p - start))
+    s->start = NULL;
+    bool framed = (s->kind == SECTION_RAM || s->kind == SECTION_MEM) && s->version >= 3;
+    if (verify && !skip_checksums() && framed) {
+        s->start = data + start;
+        s->stored_crc = (uint32_t)get_le(data + p, 4);
+    } else if (verify && !skip_checksums() &&
+               get_le(data + p, 4) != crc32_z(0, data + start, p - start)) {
         return refuse(error, "the snapshot's section %s is damaged (checksum mismatch)", s->name);
+    }
     *pos = p + 4;
     return true;
 }
@@ -437,10 +670,96 @@ static bool decompress_memory(const struct section *s, uint8_t *dest, uint64_t s
     return true;
 }
 
+/* Reads a version 3 payload's table into job and checks it against size
+ * bytes of memory, with every frame's header: the memory it holds and the
+ * bytes it takes. With the section's checksum right, that is the whole
+ * file checked without decompressing anything. job->offsets and
+ * job->sizes are the caller's to free, also on failure. */
+static bool parse_frames(const struct section *s, uint64_t size, struct frame_job *job,
+                         GError **error)
+{
+    memset(job, 0, sizeof(*job));
+    job->size = size;
+    if (s->len < 8)
+        return refuse(error, "the snapshot's %s image is malformed", s->name);
+    uint32_t frame_size = (uint32_t)get_le(s->payload, 4);
+    uint32_t count = (uint32_t)get_le(s->payload + 4, 4);
+    if (frame_size != MEMORY_FRAME_SIZE || count != frame_count_for(size))
+        return refuse(error, "the snapshot's %s image has the wrong size", s->name);
+    uint64_t table = 8 + 4 * (uint64_t)count;
+    if (table > s->len)
+        return refuse(error, "the snapshot's %s image is truncated", s->name);
+    job->frame_count = count;
+    job->frames = s->payload + table;
+    job->offsets = g_new(uint64_t, MAX(count, 1u));
+    job->sizes = g_new(uint32_t, MAX(count, 1u));
+    uint64_t left = s->len - table, offset = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t n = (uint32_t)get_le(s->payload + 8 + 4 * (size_t)i, 4);
+        if (n > left)
+            return refuse(error, "the snapshot's %s image is truncated", s->name);
+        const uint8_t *frame = job->frames + offset;
+        if (ZSTD_getFrameContentSize(frame, n) != frame_length(job, i) ||
+            ZSTD_findFrameCompressedSize(frame, n) != n)
+            return refuse(error, "the snapshot's %s image is damaged", s->name);
+        job->offsets[i] = offset;
+        job->sizes[i] = n;
+        offset += n;
+        left -= n;
+    }
+    if (left != 0)
+        return refuse(error, "the snapshot's %s image has trailing bytes", s->name);
+    return true;
+}
+
+/* Checks a memory section (dest NULL) or restores it into dest. */
 static bool restore_memory(const struct section *s, uint8_t *dest, uint64_t size, GError **error)
 {
-    return s->version >= 2 ? decompress_memory(s, dest, size, error)
-                           : inflate_memory(s, dest, size, error);
+    if (s->version < 3) {
+        /* Older files hold one stream whose only check is unpacking it, so
+         * the check unpacks it once and the restore again. */
+        return s->version == 2 ? decompress_memory(s, dest, size, error)
+                               : inflate_memory(s, dest, size, error);
+    }
+    struct frame_job job;
+    bool ok = parse_frames(s, size, &job, error);
+    if (ok && s->start) {
+        job.crcs = g_new0(uint32_t, MAX(job.frame_count, 1u));
+        run_frame_job(&job, checksum_frames);
+        job.next_frame = 0;
+        size_t table = (size_t)(job.frames - s->payload);
+        uint32_t crc = (uint32_t)crc32_z(0, s->start, (size_t)(s->payload - s->start) + table);
+        if (combine_frame_crcs(crc, &job) != s->stored_crc)
+            ok = refuse(error, "the snapshot's section %s is damaged (checksum mismatch)", s->name);
+    }
+    uint8_t *scratch = NULL;
+    if (ok && !dest && skip_checksums()) {
+        /* A fuzzing build takes files whose checksums are wrong, so a
+         * frame with a right header may still not unpack: the check
+         * unpacks everything, and the restore stays unable to fail. */
+        scratch = g_malloc(MEMORY_FRAME_SIZE);
+        ZSTD_DCtx *dctx = ZSTD_createDCtx();
+        for (uint32_t i = 0; ok && i < job.frame_count; i++) {
+            size_t n = ZSTD_decompressDCtx(dctx, scratch, MEMORY_FRAME_SIZE,
+                                           job.frames + job.offsets[i], job.sizes[i]);
+            if (ZSTD_isError(n) || n != frame_length(&job, i))
+                ok = refuse(error, "the snapshot's %s image is damaged", s->name);
+        }
+        ZSTD_freeDCtx(dctx);
+    }
+    if (ok && dest) {
+        job.memory = dest;
+        run_frame_job(&job, decompress_frames);
+        if (job.failed)
+            g_warning("the snapshot's %s image has a frame that does not decompress although its "
+                      "checksum is right; that part of memory reads as zeros",
+                      s->name);
+    }
+    g_free(scratch);
+    g_free(job.offsets);
+    g_free(job.sizes);
+    g_free(job.crcs);
+    return ok;
 }
 
 static struct machine_memory_block *find_memory_block(struct machine *m, const char *name)
@@ -479,11 +798,174 @@ static bool decode_disk(const struct section *s, struct snapshot_disk *disk, GEr
     return true;
 }
 
+/* What a restore does to one removable drive, prepared by the check. */
+struct media_plan {
+    bool present;            /* the snapshot has a section for the drive */
+    bool keep;               /* the snapshot's medium is the one in the drive now */
+    char *path;              /* the snapshot's medium, "" for an empty drive */
+    struct block_device *bd; /* opened by the check, for the restore to insert */
+    uint8_t *contents;       /* the floppy's contents to write back, or NULL */
+    uint64_t length;
+};
+
+struct snapshot_image {
+    uint8_t *data; /* owned when read from a file */
+    const uint8_t *bytes;
+    size_t len;
+    uint32_t sections;
+    struct snapshot_info info;
+    GArray *disks; /* struct snapshot_disk */
+    struct media_plan media[MEDIA_DRIVES];
+};
+
+static int media_drive_index(const char *name)
+{
+    for (int i = 0; i < MEDIA_DRIVES; i++) {
+        if (strcmp(name, media_drives[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static bool same_medium(const char *current, const char *path)
+{
+    if (!*current || !*path)
+        return !*current && !*path;
+    g_autofree char *canonical = medium_path(current);
+    return strcmp(canonical, path) == 0;
+}
+
+/* Checks a "MED " section against the machine and the files, and prepares
+ * its restore in plan: opens the snapshot's medium when it is not the one
+ * in the drive now, and unpacks the floppy's contents. Changes nothing. */
+static bool prepare_media(struct machine *m, const struct section *s, struct media_plan *plan,
+                          GError **error)
+{
+    const uint8_t *p = s->payload;
+    if (s->len < 11)
+        return refuse(error, "the snapshot's media section %s is malformed", s->name);
+    unsigned flags = p[0];
+    plan->length = get_le(p + 1, 8);
+    size_t path_len = (size_t)get_le(p + 9, 2);
+    if ((flags & ~MEDIA_HAS_CONTENTS) || path_len > s->len - 11)
+        return refuse(error, "the snapshot's media section %s is malformed", s->name);
+    plan->path = g_strndup((const char *)p + 11, path_len);
+    const uint8_t *frame = p + 11 + path_len;
+    size_t frame_len = s->len - 11 - path_len;
+    bool contents = flags & MEDIA_HAS_CONTENTS;
+    bool cdrom = strcmp(s->name, "cdrom") == 0;
+    if (strlen(plan->path) != path_len || (path_len && !g_path_is_absolute(plan->path)) ||
+        (contents && (!path_len || cdrom || plan->length > MEDIA_MAX_CONTENTS)) ||
+        (!contents && frame_len != 0))
+        return refuse(error, "the snapshot's media section %s is malformed", s->name);
+    if (contents) {
+        plan->contents = g_malloc(MAX(plan->length, 1u));
+        size_t n = ZSTD_decompress(plan->contents, plan->length, frame, frame_len);
+        if (ZSTD_isError(n) || n != plan->length)
+            return refuse(error, "the snapshot's copy of the floppy in %s is damaged", s->name);
+    }
+    const char *current = machine_media_path(m, s->name);
+    if (!current)
+        return refuse(error, "the snapshot has a drive %s that this machine does not have",
+                      s->name);
+    plan->keep = same_medium(current, plan->path);
+    struct block_device *target = NULL;
+    if (plan->keep) {
+        target = cdrom ? NULL : machine_floppy_device(m, s->name);
+    } else if (*plan->path) {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+        /* A fuzzer's invented file names must not open, let alone write,
+         * the files of the machine it runs on. */
+        return refuse(error, "a fuzzing build opens no media");
+#endif
+        if (!g_file_test(plan->path, G_FILE_TEST_EXISTS))
+            return refuse(error,
+                          "the image %s that was in drive %s when the snapshot was taken no "
+                          "longer exists",
+                          plan->path, s->name);
+        GError *local = NULL;
+        plan->bd = block_open(plan->path, cdrom || !contents, &local);
+        if (!plan->bd) {
+            bool r = refuse(error, "drive %s: %s", s->name, local->message);
+            g_error_free(local);
+            return r;
+        }
+        target = plan->bd;
+    }
+    if (target && plan->length && block_length(target) != plan->length)
+        return refuse(error,
+                      "the image %s in drive %s now has %" G_GUINT64_FORMAT
+                      " bytes; it had %" G_GUINT64_FORMAT " when the snapshot was taken",
+                      plan->path, s->name, block_length(target), plan->length);
+    if (contents && (!target || block_is_readonly(target)))
+        return refuse(error,
+                      "the floppy %s in drive %s cannot be written now, so its contents cannot "
+                      "be restored",
+                      plan->path, s->name);
+    plan->present = true;
+    return true;
+}
+
+static void media_plan_clear(struct media_plan *plan)
+{
+    block_close(plan->bd);
+    g_free(plan->path);
+    g_free(plan->contents);
+    memset(plan, 0, sizeof(*plan));
+}
+
+/* Writes a floppy's saved contents back, only the 4 KiB pieces that differ:
+ * most of a floppy is usually as it was. */
+static int write_back(struct block_device *bd, const uint8_t *contents, uint64_t length)
+{
+    uint8_t now[4096];
+    for (uint64_t offset = 0; offset < length; offset += sizeof(now)) {
+        size_t n = (size_t)MIN((uint64_t)sizeof(now), length - offset);
+        int ret = block_read(bd, offset, now, n);
+        if (ret == 0 && memcmp(now, contents + offset, n) != 0)
+            ret = block_write(bd, offset, contents + offset, n);
+        if (ret < 0)
+            return ret;
+    }
+    return block_flush(bd);
+}
+
+/* Puts the snapshot's media in the drives. Runs before the devices' state
+ * is restored, which then overwrites the disk-change signals the insertion
+ * raised with the snapshot's own. */
+static void apply_media(struct machine *m, struct snapshot_image *image)
+{
+    for (unsigned i = 0; i < MEDIA_DRIVES; i++) {
+        struct media_plan *plan = &image->media[i];
+        if (!plan->present)
+            continue;
+        const char *name = media_drives[i];
+        if (!plan->keep) {
+            GError *error = NULL;
+            if (machine_insert_media(m, name, *plan->path ? plan->path : NULL, plan->bd, true,
+                                     &error))
+                plan->bd = NULL;
+            else {
+                g_warning("drive %s: cannot put back %s: %s", name, plan->path, error->message);
+                g_error_free(error);
+                continue;
+            }
+        }
+        if (plan->contents) {
+            struct block_device *bd = machine_floppy_device(m, name);
+            int ret = bd ? write_back(bd, plan->contents, plan->length) : -ENOMEDIUM;
+            if (ret < 0)
+                g_warning("drive %s: cannot write the snapshot's contents back into %s: %s", name,
+                          plan->path, g_strerror(-ret));
+        }
+    }
+}
+
 /* Walks every section; with apply false it only checks that everything can
- * be restored (and collects the disk sections into disks), with apply true
- * it restores. */
+ * be restored (and collects the disk sections and the media plans into
+ * image), with apply true it restores (media are apply_media()'s). */
 static bool process_sections(struct machine *m, const uint8_t *data, size_t len, uint32_t count,
-                             bool apply, GArray *disks, GError **error)
+                             bool apply, struct snapshot_image *image, GError **error)
 {
     size_t pos = SNAPSHOT_HEADER_SIZE;
     bool have_cpu = false, have_ram = false;
@@ -498,8 +980,20 @@ static bool process_sections(struct machine *m, const uint8_t *data, size_t len,
                 return refuse(error, "the disk state comes from a newer Vivarium");
             if (!decode_disk(&s, &disk, error))
                 return false;
-            if (disks)
-                g_array_append_val(disks, disk);
+            if (image)
+                g_array_append_val(image->disks, disk);
+            break;
+        }
+        case SECTION_MEDIA: {
+            if (apply)
+                break;
+            int drive = media_drive_index(s.name);
+            if (s.version > MEDIA_SECTION_VERSION)
+                return refuse(error, "the state of drive %s comes from a newer Vivarium", s.name);
+            if (drive < 0 || image->media[drive].present)
+                return refuse(error, "the snapshot's media section %s is malformed", s.name);
+            if (!prepare_media(m, &s, &image->media[drive], error))
+                return false;
             break;
         }
         case SECTION_CPU: {
@@ -564,15 +1058,6 @@ static bool process_sections(struct machine *m, const uint8_t *data, size_t len,
     return true;
 }
 
-struct snapshot_image {
-    uint8_t *data; /* owned when read from a file */
-    const uint8_t *bytes;
-    size_t len;
-    uint32_t sections;
-    struct snapshot_info info;
-    GArray *disks; /* struct snapshot_disk */
-};
-
 static struct snapshot_image *check_image(struct machine *m, const uint8_t *data, size_t len,
                                           GError **error)
 {
@@ -587,7 +1072,7 @@ static struct snapshot_image *check_image(struct machine *m, const uint8_t *data
                     " MiB of RAM; this one has %" G_GUINT64_FORMAT " MiB",
                     image->info.ram_size >> 20, m->mem.ram_size >> 20);
     if (ok)
-        ok = process_sections(m, data, len, image->sections, false, image->disks, error);
+        ok = process_sections(m, data, len, image->sections, false, image, error);
     if (!ok) {
         snapshot_image_free(image);
         return NULL;
@@ -629,6 +1114,7 @@ void snapshot_image_apply(struct machine *m, struct snapshot_image *image)
         if (dev->reset)
             dev->reset(dev->state);
     }
+    apply_media(m, image);
     GError *error = NULL;
     if (!process_sections(m, image->bytes, image->len, image->sections, true, NULL, &error))
         g_error("snapshot restore failed after its check: %s", error->message);
@@ -646,6 +1132,8 @@ void snapshot_image_free(struct snapshot_image *image)
     if (!image)
         return;
     g_array_unref(image->disks);
+    for (unsigned i = 0; i < MEDIA_DRIVES; i++)
+        media_plan_clear(&image->media[i]);
     g_free(image->data);
     g_free(image);
 }

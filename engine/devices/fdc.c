@@ -925,6 +925,11 @@ bool fdc_insert(struct fdc *fdc, unsigned drive, struct block_device *bd, GError
     return true;
 }
 
+struct block_device *fdc_disk(struct fdc *fdc, unsigned drive)
+{
+    return drive < FDC_DRIVES ? fdc->drives[drive].bd : NULL;
+}
+
 uint8_t fdc_cmos_drive_type(struct fdc *fdc, unsigned drive)
 {
     if (drive >= FDC_DRIVES)

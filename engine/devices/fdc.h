@@ -33,6 +33,9 @@ void fdc_destroy(struct fdc *fdc);
  * and bd left to the caller. */
 bool fdc_insert(struct fdc *fdc, unsigned drive, struct block_device *bd, GError **error);
 
+/* The image in the drive, NULL when empty; the controller keeps owning it. */
+struct block_device *fdc_disk(struct fdc *fdc, unsigned drive);
+
 /* The CMOS drive type (register 0x10 nibble) for the drive: 1 = 360 KiB,
  * 2 = 1.2 MiB, 3 = 720 KiB, 4 = 1.44 MiB, 5 = 2.88 MiB, 0 = none. A drive
  * with a disk reports the type that reads it; an empty drive A: reports a

@@ -5,7 +5,13 @@ to the other, with a raw and a qcow2 disk. Deleting every snapshot must leave
 the disk's own image holding what the guest wrote last. A damaged or
 truncated snapshot must be refused and change nothing.
 
-Usage: snapshot.py ENGINE GUEST_IMAGE WORKDIR BACKEND_A BACKEND_B
+The floppy guest snapshot_floppy.bin does the same with the first sector of
+the floppy in drive A:: a snapshot keeps the floppy's contents and which
+floppy was in the drive, a revert puts that floppy back with those contents
+(also across a restart with another floppy given), and a snapshot whose
+floppy image is gone is refused and changes nothing.
+
+Usage: snapshot.py ENGINE GUEST_IMAGE WORKDIR BACKEND_A BACKEND_B FLOPPY_GUEST
 """
 import os
 import shutil
@@ -16,7 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "firmware"))
 from guest_session import GuestError, GuestSession, run  # noqa: E402
 
-engine, guest, work, backend_a, backend_b = sys.argv[1:6]
+engine, guest, work, backend_a, backend_b, floppy_guest = sys.argv[1:7]
 DISK_OFFSET = 8 * 512
 DISK_BYTES = 8 * 512
 
@@ -31,13 +37,14 @@ PATTERN_A, PATTERN_B = pattern(0x11), pattern(0x5b)
 class Guest:
     """One engine run of the test guest, with its debug console in a file."""
 
-    def __init__(self, name, backend, disk, snapdir, extra=()):
+    def __init__(self, name, backend, disk, snapdir, extra=(), bios=guest):
         self.log = os.path.join(work, name + ".debugcon")
         if os.path.exists(self.log):
             os.unlink(self.log)
-        self.session = GuestSession(engine, ["--bios", guest, "--accel", backend,
-                                             "--hda", disk, "--snapshot-dir", snapdir,
-                                             "--no-reboot", "--debugcon", self.log]
+        drives = ["--hda", disk] if disk else []
+        self.session = GuestSession(engine, ["--bios", bios, "--accel", backend]
+                                    + drives + ["--snapshot-dir", snapdir,
+                                                "--no-reboot", "--debugcon", self.log]
                                     + list(extra), timeout=120)
         self.name = name
 
@@ -76,11 +83,11 @@ class Guest:
                              + "\n" + "\n".join(self.session.stderr))
 
 
-def expect_refused(g, command, what):
+def expect_refused(g, command, what, reason=""):
     try:
         g.command(command)
     except GuestError as e:
-        if "error:" not in str(e):
+        if "error:" not in str(e) or reason not in str(e):
             raise
         return
     raise GuestError(f"{g.name}: {what} was accepted")
@@ -171,8 +178,71 @@ def scenario(fmt, first, second):
     print(f"{tag}: ok")
 
 
+FLOPPY_BYTES = 1474560
+
+
+def floppy_pattern(seed):
+    return bytes(((i * 5) + seed + (i >> 8)) & 0xff for i in range(512))
+
+
+FLOPPY_A, FLOPPY_B = floppy_pattern(0x21), floppy_pattern(0x6c)
+
+
+def first_sector(path):
+    with open(path, "rb") as f:
+        return f.read(512)
+
+
+def floppy_scenario(first, second):
+    tag = f"floppy-{first}-{second}"
+    snapdir = os.path.join(work, f"snapshots-{tag}")
+    shutil.rmtree(snapdir, ignore_errors=True)
+    fa, fb = (os.path.join(work, f"{tag}-{n}.img") for n in "ab")
+    for path, fill in ((fa, b"\0"), (fb, b"\xee")):
+        with open(path, "wb") as f:
+            f.write(fill * FLOPPY_BYTES)
+    with open(fa + ".gone", "wb"):
+        pass
+
+    # The guest writes A, is snapshotted, writes B, is snapshotted, gets
+    # another floppy, and is reverted: floppy a with pattern A is back.
+    g = Guest(f"{tag}-1", first, None, snapdir, ["--fda", fa], bios=floppy_guest)
+    g.wait_log("ready")
+    g.command("savevm first")
+    g.command("key w")
+    g.wait_log("written")
+    g.command("savevm second")
+    g.command("change fda " + fb)
+    g.command("loadvm first")
+    g.finish_with_key("a", "reverted to 'first': floppy a with pattern A expected")
+    if first_sector(fa) != FLOPPY_A:
+        raise GuestError(f"{tag}: the image of floppy a does not hold pattern A after the revert")
+
+    # A restart under the other backend with floppy b given: the snapshot
+    # puts floppy a back, with the contents it had.
+    g = Guest(f"{tag}-2", second, None, snapdir, ["--fda", fb, "--load-snapshot", "second"],
+              bios=floppy_guest)
+    g.finish_with_key("b", "restarted from 'second': floppy a with pattern B expected")
+    if first_sector(fa) != FLOPPY_B:
+        raise GuestError(f"{tag}: the image of floppy a does not hold pattern B after the restart")
+
+    # Floppy a gone: reverting to a snapshot that had it is refused, and the
+    # guest goes on with floppy b in the drive.
+    os.replace(fa, fa + ".gone")
+    g = Guest(f"{tag}-3", first, None, snapdir, ["--fda", fb], bios=floppy_guest)
+    g.wait_log("ready")
+    expect_refused(g, "loadvm first", "a snapshot whose floppy is gone", "no longer exists")
+    g.command("key w")
+    g.wait_log("written")
+    g.finish_with_key("b", "after the refused revert: floppy b with pattern B expected")
+    if first_sector(fb) != FLOPPY_B or first_sector(fa + ".gone") != FLOPPY_B:
+        raise GuestError(f"{tag}: the refused revert changed a floppy image")
+    print(f"{tag}: ok")
+
+
 def main():
     os.makedirs(work, exist_ok=True)
+    floppy_scenario(backend_a, backend_b)
     scenario("raw", backend_a, backend_b)
     scenario("qcow2", backend_b, backend_a)
 

@@ -1,5 +1,6 @@
 /* Unit tests for engine/block: raw and qcow2 images, backing files,
  * compressed clusters, and the refusal of damaged headers. */
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -411,6 +412,173 @@ static void test_qcow2_random_damage(void)
     g_rand_free(rand);
 }
 
+/* The proxy passes I/O to the image it holds, keeps its length and
+ * read-only flag while images are exchanged under it, and fails I/O while
+ * it holds none. */
+static void test_proxy(void)
+{
+    g_autofree char *first = tmp_path("proxy-first.img");
+    g_autofree char *second = tmp_path("proxy-second.img");
+    uint8_t data[4096], back[4096];
+    fill_pattern(data, sizeof(data), 0, 1);
+    write_file(first, data, sizeof(data));
+    fill_pattern(data, sizeof(data), 0, 2);
+    write_file(second, data, sizeof(data));
+
+    GError *error = NULL;
+    struct block_device *inner = block_open(first, false, &error);
+    g_assert_no_error(error);
+    struct block_device *proxy = block_proxy_new(inner);
+    g_assert_true(block_proxy_inner(proxy) == inner);
+    g_assert_cmpuint(block_length(proxy), ==, sizeof(data));
+    g_assert_false(block_is_readonly(proxy));
+    memset(data, 0x5a, 512);
+    g_assert_cmpint(block_write_sectors(proxy, 2, 512, data, 1), ==, 0);
+    g_assert_cmpint(block_read(inner, 1024, back, 512), ==, 0);
+    g_assert_cmpmem(back, 512, data, 512);
+
+    /* Swapped out, the first image comes back to the caller with the
+     * proxy's write in it; the proxy then fails every request. */
+    struct block_device *old = block_proxy_swap(proxy, NULL);
+    g_assert_true(old == inner);
+    block_close(old);
+    g_assert_cmpint(block_read(proxy, 0, back, 512), ==, -EIO);
+    g_assert_cmpint(block_write(proxy, 0, back, 512), ==, -EIO);
+    g_autofree char *contents = NULL;
+    gsize length;
+    g_assert_true(g_file_get_contents(first, &contents, &length, NULL));
+    g_assert_cmpmem(contents + 1024, 512, data, 512);
+
+    /* Another image of the same length goes in under the same pointer. */
+    struct block_device *next = block_open(second, false, &error);
+    g_assert_no_error(error);
+    g_assert_null(block_proxy_swap(proxy, next));
+    fill_pattern(data, sizeof(data), 0, 2);
+    g_assert_cmpint(block_read(proxy, 0, back, sizeof(back)), ==, 0);
+    g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
+    g_assert_cmpint(block_flush(proxy), ==, 0);
+    /* Closing the proxy closes the image it holds: it can be opened again
+     * for writing. */
+    block_close(proxy);
+    next = block_open(second, false, &error);
+    g_assert_no_error(error);
+    block_close(next);
+}
+
+/* block_allocated() tells a qcow2 image's own clusters from those read
+ * through to the backing file, in runs; a raw image stores everything. */
+static void test_qcow2_allocated(void)
+{
+    g_autofree char *base = tmp_path("alloc-base.raw");
+    g_autofree char *overlay = tmp_path("alloc-overlay.qcow2");
+    size_t len = 8 * 65536;
+    g_autofree uint8_t *data = g_malloc(len);
+    fill_pattern(data, len, 0, 7);
+    write_file(base, data, len);
+    GError *error = NULL;
+    g_assert_true(qcow2_create(overlay, 0, "alloc-base.raw", &error));
+    struct block_device *bd = block_open(overlay, false, &error);
+    g_assert_no_error(error);
+    uint8_t patch[100];
+    memset(patch, 0xcc, sizeof(patch));
+    /* Clusters 2 and 3 (one write across their border) and 6. */
+    g_assert_cmpint(block_write(bd, 3 * 65536 - 50, patch, sizeof(patch)), ==, 0);
+    g_assert_cmpint(block_write(bd, 6 * 65536 + 10, patch, sizeof(patch)), ==, 0);
+
+    static const struct {
+        uint64_t offset, len;
+        bool allocated;
+        uint64_t run;
+    } cases[] = {
+        {0, 8 * 65536, false, 2 * 65536},         {2 * 65536, 6 * 65536, true, 2 * 65536},
+        {4 * 65536, 4 * 65536, false, 2 * 65536}, {6 * 65536 + 5, 100, true, 100},
+        {7 * 65536, 65536, false, 65536},         {100, 1000, false, 1000},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        bool allocated = !cases[i].allocated;
+        uint64_t run = 0;
+        g_assert_cmpint(block_allocated(bd, cases[i].offset, cases[i].len, &allocated, &run), ==,
+                        0);
+        g_assert_cmpint(allocated, ==, cases[i].allocated);
+        g_assert_cmpuint(run, ==, cases[i].run);
+    }
+    block_close(bd);
+
+    /* Opened alone, the overlay reads zeros where it stores nothing. */
+    bd = block_open_qcow2_alone(overlay, true, &error);
+    g_assert_no_error(error);
+    uint8_t back[200];
+    g_assert_cmpint(block_read(bd, 3 * 65536 - 100, back, sizeof(back)), ==, 0);
+    for (size_t i = 0; i < 50; i++)
+        g_assert_cmphex(back[i], ==, data[3 * 65536 - 100 + i]); /* copied up with cluster 2 */
+    g_assert_cmpmem(back + 50, 100, patch, 100);
+    g_assert_cmpint(block_read(bd, 65536, back, sizeof(back)), ==, 0);
+    for (size_t i = 0; i < sizeof(back); i++)
+        g_assert_cmphex(back[i], ==, 0);
+    block_close(bd);
+
+    struct block_device *raw = block_open(base, true, &error);
+    g_assert_no_error(error);
+    bool allocated = false;
+    uint64_t run = 0;
+    g_assert_cmpint(block_allocated(raw, 4096, 65536, &allocated, &run), ==, 0);
+    g_assert_true(allocated);
+    g_assert_cmpuint(run, ==, 65536);
+    block_close(raw);
+}
+
+/* qcow2_set_backing() points an image at another backing file: after the
+ * middle layer of base <- middle <- top has been copied into top, top is
+ * rebased onto base and reads the same, with middle gone. */
+static void test_qcow2_set_backing(void)
+{
+    g_autofree char *base = tmp_path("rebase-base.raw");
+    g_autofree char *middle = tmp_path("rebase-middle.qcow2");
+    g_autofree char *top = tmp_path("rebase-top.qcow2");
+    size_t len = 4 * 65536;
+    g_autofree uint8_t *expected = g_malloc(len);
+    fill_pattern(expected, len, 0, 9);
+    write_file(base, expected, len);
+    GError *error = NULL;
+    g_assert_true(qcow2_create(middle, 0, "rebase-base.raw", &error));
+    struct block_device *bd = block_open(middle, false, &error);
+    g_assert_no_error(error);
+    memset(expected + 65536, 0x11, 65536);
+    g_assert_cmpint(block_write(bd, 65536, expected + 65536, 65536), ==, 0);
+    block_close(bd);
+    g_assert_true(qcow2_create_overlay(top, "rebase-middle.qcow2", "qcow2", len, &error));
+    g_assert_no_error(error);
+    bd = block_open(top, false, &error);
+    g_assert_no_error(error);
+    memset(expected + 3 * 65536, 0x33, 65536);
+    g_assert_cmpint(block_write(bd, 3 * 65536, expected + 3 * 65536, 65536), ==, 0);
+    /* What middle stores, top takes over. */
+    g_assert_cmpint(block_write(bd, 65536, expected + 65536, 65536), ==, 0);
+    block_close(bd);
+
+    g_assert_true(qcow2_set_backing(top, base, "raw", &error));
+    g_assert_no_error(error);
+    g_unlink(middle);
+    bd = block_open(top, true, &error);
+    g_assert_no_error(error);
+    g_autofree uint8_t *back = g_malloc(len);
+    g_assert_cmpint(block_read(bd, 0, back, len), ==, 0);
+    g_assert_cmpmem(back, len, expected, len);
+    block_close(bd);
+
+    /* A backing name too long for the header's room is refused, and the
+     * image stays as it was. */
+    g_autofree char *long_name = g_strnfill(70000, 'x');
+    g_assert_false(qcow2_set_backing(top, long_name, "raw", &error));
+    g_assert_nonnull(error);
+    g_clear_error(&error);
+    bd = block_open(top, true, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(block_read(bd, 0, back, len), ==, 0);
+    g_assert_cmpmem(back, len, expected, len);
+    block_close(bd);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -418,6 +586,9 @@ int main(int argc, char **argv)
     tmp_dir = g_dir_make_tmp("vivarium-block-XXXXXX", NULL);
     g_test_add_func("/block/raw", test_raw);
     g_test_add_func("/block/raw-locking", test_raw_locking);
+    g_test_add_func("/block/proxy", test_proxy);
+    g_test_add_func("/block/qcow2/allocated", test_qcow2_allocated);
+    g_test_add_func("/block/qcow2/set-backing", test_qcow2_set_backing);
     g_test_add_func("/block/qcow2/create-write-reopen", test_qcow2_create_write_reopen);
     g_test_add_func("/block/qcow2/backing-and-cow", test_qcow2_backing_and_cow);
     g_test_add_func("/block/qcow2/compressed-read", test_qcow2_compressed_read);

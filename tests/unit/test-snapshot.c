@@ -2,6 +2,8 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "machine.h"
 #include "snapshot.h"
@@ -190,6 +192,135 @@ static void test_damaged_files_change_nothing(struct fixture *f, gconstpointer d
     g_free(path);
 }
 
+static uint64_t le(const guint8 *p, unsigned bytes)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void append_le(GByteArray *out, uint64_t v, unsigned bytes)
+{
+    for (unsigned i = 0; i < bytes; i++) {
+        guint8 b = (guint8)(v >> (8 * i));
+        g_byte_array_append(out, &b, 1);
+    }
+}
+
+/* Rewrites a snapshot file as an older engine wrote it: every memory
+ * section ("RAM ", "MEM ") in version 1 (deflated with zlib) or version 2
+ * (one Zstandard frame), made from the machine's memory, which must still
+ * be what the snapshot holds. Other sections are copied. */
+static GByteArray *with_old_memory_sections(struct machine *m, const guint8 *file, gsize len,
+                                            unsigned version)
+{
+    GByteArray *out = g_byte_array_new();
+    g_byte_array_append(out, file, 64);
+    uint32_t count = (uint32_t)le(file + 12, 4);
+    gsize pos = 64;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t kind = (uint32_t)le(file + pos, 4);
+        size_t name_len = file[pos + 8];
+        g_autofree char *name = g_strndup((const char *)file + pos + 9, name_len);
+        uint64_t payload_len = le(file + pos + 9 + name_len, 8);
+        gsize end = pos + 9 + name_len + 8 + payload_len + 4;
+        g_assert_cmpuint(end, <=, len);
+        if (kind != 0x204d4152u && kind != 0x204d454du) { /* "RAM ", "MEM " */
+            g_byte_array_append(out, file + pos, (guint)(end - pos));
+            pos = end;
+            continue;
+        }
+        const guint8 *memory = NULL;
+        size_t size = 0;
+        if (kind == 0x204d4152u) {
+            memory = m->mem.ram;
+            size = m->mem.ram_size;
+        }
+        for (guint b = 0; b < m->memory_blocks->len && !memory; b++) {
+            const struct machine_memory_block *block =
+                &g_array_index(m->memory_blocks, struct machine_memory_block, b);
+            if (strcmp(block->name, name) == 0) {
+                memory = block->host;
+                size = block->size;
+            }
+        }
+        g_assert_nonnull(memory);
+        size_t bound = version == 1 ? compressBound(size) : ZSTD_compressBound(size);
+        g_autofree guint8 *packed = g_malloc(bound);
+        size_t packed_len = bound;
+        if (version == 1) {
+            uLongf n = bound;
+            g_assert_cmpint(compress2(packed, &n, memory, size, 6), ==, Z_OK);
+            packed_len = n;
+        } else {
+            packed_len = ZSTD_compress(packed, bound, memory, size, 3);
+            g_assert_false(ZSTD_isError(packed_len));
+        }
+        gsize start = out->len;
+        append_le(out, kind, 4);
+        append_le(out, version, 4);
+        append_le(out, name_len, 1);
+        g_byte_array_append(out, (const guint8 *)name, (guint)name_len);
+        append_le(out, packed_len, 8);
+        g_byte_array_append(out, packed, (guint)packed_len);
+        append_le(out, crc32(0, out->data + start, (uInt)(out->len - start)), 4);
+        pos = end;
+    }
+    g_assert_cmpuint(pos, ==, len);
+    guint8 *h = out->data;
+    uint32_t crc = (uint32_t)crc32(0, h, 60);
+    for (unsigned i = 0; i < 4; i++)
+        h[60 + i] = (guint8)(crc >> (8 * i));
+    return out;
+}
+
+/* Snapshots from older engines, with memory deflated by zlib (version 1)
+ * or in one Zstandard frame (version 2), still load; damaged ones are
+ * still refused. */
+static void test_old_memory_encodings(struct fixture *f, gconstpointer data)
+{
+    (void)data;
+    gchar *path = g_build_filename(f->dir, "s.snap", NULL);
+    for (unsigned i = 0; i < f->m->mem.ram_size; i += 4096)
+        f->m->mem.ram[i] = (guint8)(i >> 12);
+    memset(f->m->mem.ram + 0x3000, 0x5c, 5000);
+    GError *error = NULL;
+    g_assert_true(snapshot_save(f->m, path, &error));
+    g_assert_no_error(error);
+    gchar *file;
+    gsize len;
+    g_assert_true(g_file_get_contents(path, &file, &len, NULL));
+    GByteArray *old[2];
+    for (unsigned v = 1; v <= 2; v++)
+        old[v - 1] = with_old_memory_sections(f->m, (guint8 *)file, len, v);
+
+    for (unsigned v = 1; v <= 2; v++) {
+        memset(f->m->mem.ram, 0, f->m->mem.ram_size);
+        f->widget.counter = 77;
+        g_assert_true(snapshot_load_buffer(f->m, old[v - 1]->data, old[v - 1]->len, &error));
+        g_assert_no_error(error);
+        for (unsigned i = 0; i < f->m->mem.ram_size; i += 4096) {
+            if (i != 0x3000 && i != 0x4000)
+                g_assert_cmphex(f->m->mem.ram[i], ==, (guint8)(i >> 12));
+        }
+        g_assert_cmphex(f->m->mem.ram[0x3000 + 4999], ==, 0x5c);
+        g_assert_cmpuint(f->widget.counter, ==, 2);
+
+        /* Damage in the compressed memory is found before anything changes. */
+        GByteArray *bad = old[v - 1];
+        bad->data[bad->len - 100] ^= 0x01;
+        f->m->mem.ram[0x3000] = 0x99;
+        g_assert_false(snapshot_load_buffer(f->m, bad->data, bad->len, &error));
+        g_assert_nonnull(error);
+        g_clear_error(&error);
+        g_assert_cmphex(f->m->mem.ram[0x3000], ==, 0x99);
+        g_byte_array_unref(bad);
+    }
+    g_free(file);
+    g_free(path);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -198,5 +329,7 @@ int main(int argc, char **argv)
                test_save_and_restore, fixture_tear_down);
     g_test_add("/snapshot/damaged-files-change-nothing", struct fixture, NULL, fixture_set_up,
                test_damaged_files_change_nothing, fixture_tear_down);
+    g_test_add("/snapshot/old-memory-encodings", struct fixture, NULL, fixture_set_up,
+               test_old_memory_encodings, fixture_tear_down);
     return g_test_run();
 }
