@@ -50,6 +50,7 @@ static void test_library_create_empty(void)
     g_autoptr(GError) error = NULL;
     g_autoptr(VivVm) first =
         viv_library_create(library, "My PC", VIV_INSTALL_EMPTY, NULL, 256, 2, &error);
+    g_assert_no_error(error);
     g_autoptr(VivVm) second =
         viv_library_create(library, "My PC", VIV_INSTALL_EMPTY, NULL, 256, 2, &error);
     struct stat info;
