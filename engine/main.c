@@ -431,14 +431,8 @@ static int list_snapshots(const char *dir)
     }
     GPtrArray *entries = snapshot_store_list(dir);
     for (guint i = 0; i < entries->len; i++) {
-        const struct snapshot_entry *entry = g_ptr_array_index(entries, i);
-        if (entry->problem) {
-            printf("%s\tunusable: %s\n", entry->name, entry->problem);
-            continue;
-        }
-        g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(entry->created_us / 1000000);
-        g_autofree char *date = g_date_time_format(when, "%Y-%m-%d %H:%M:%S");
-        printf("%s\t%s\t%" G_GUINT64_FORMAT " KiB\n", entry->name, date, entry->file_size >> 10);
+        g_autofree char *line = snapshot_entry_describe(g_ptr_array_index(entries, i));
+        printf("%s\n", line);
     }
     g_ptr_array_unref(entries);
     return MACHINE_EXIT_POWER_OFF;

@@ -334,14 +334,8 @@ static void print_snapshots(struct monitor *mon)
     }
     GPtrArray *entries = snapshot_store_list(snapshot_store_dir(mon->snapshots));
     for (guint i = 0; i < entries->len; i++) {
-        const struct snapshot_entry *entry = g_ptr_array_index(entries, i);
-        if (entry->problem) {
-            reply("%s\tunusable: %s", entry->name, entry->problem);
-            continue;
-        }
-        g_autoptr(GDateTime) when = g_date_time_new_from_unix_local(entry->created_us / 1000000);
-        g_autofree char *date = g_date_time_format(when, "%Y-%m-%d %H:%M:%S");
-        reply("%s\t%s\t%" G_GUINT64_FORMAT " KiB", entry->name, date, entry->file_size >> 10);
+        g_autofree char *line = snapshot_entry_describe(g_ptr_array_index(entries, i));
+        reply("%s", line);
     }
     g_ptr_array_unref(entries);
     reply("ok");

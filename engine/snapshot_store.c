@@ -832,6 +832,19 @@ static gint compare_entries(gconstpointer a, gconstpointer b)
     return strcmp(ea->name, eb->name);
 }
 
+char *snapshot_entry_describe(const struct snapshot_entry *entry)
+{
+    if (entry->problem)
+        return g_strdup_printf("%s\tunusable: %s", entry->name, entry->problem);
+    GDateTime *when = g_date_time_new_from_unix_local(entry->created_us / 1000000);
+    char *date = g_date_time_format(when, "%Y-%m-%d %H:%M:%S");
+    char *line = g_strdup_printf("%s\t%s\t%" G_GUINT64_FORMAT " KiB", entry->name, date,
+                                 entry->file_size >> 10);
+    g_free(date);
+    g_date_time_unref(when);
+    return line;
+}
+
 GPtrArray *snapshot_store_list(const char *dir_path)
 {
     GPtrArray *entries = g_ptr_array_new_with_free_func(entry_free);

@@ -62,4 +62,8 @@ struct snapshot_entry {
  * the array). Reads only the files' headers; any thread. */
 GPtrArray *snapshot_store_list(const char *dir);
 
+/* One listing line for an entry: name, date and size, or why it is unusable,
+ * separated by tabs (the monitor's `info snapshots` and --list-snapshots). */
+char *snapshot_entry_describe(const struct snapshot_entry *entry);
+
 #endif

@@ -138,16 +138,11 @@ static void emit_fallback(struct tctx *t, bool last);
 
 /* --- Flags ------------------------------------------------------------------ */
 
-/* Stores the dirty flags from RFLAGS into the guest's EFLAGS, using R10
- * and R11 only. */
-static void flush_flags(struct tctx *t)
+/* Merges the dirty flags of the host flags image in R10 into the guest's
+ * EFLAGS (the clean ones stay as stored), using R11. */
+static void fold_dirty_flags_from_r10(struct tctx *t)
 {
     struct emitter *e = &t->e;
-    if (!t->dirty)
-        return;
-    emit8(e, 0x9c); /* pushfq */
-    emit8(e, 0x41); /* pop r10 */
-    emit8(e, 0x5a);
     emit8(e, 0x41); /* and r10d, dirty */
     emit8(e, 0x81);
     emit8(e, 0xe2);
@@ -161,6 +156,19 @@ static void flush_flags(struct tctx *t)
     emit8(e, 0x09);
     emit8(e, 0xd3);
     emit_store(e, H_R11, OFF_EFLAGS, 4);
+}
+
+/* Stores the dirty flags from RFLAGS into the guest's EFLAGS, using R10
+ * and R11 only. */
+static void flush_flags(struct tctx *t)
+{
+    struct emitter *e = &t->e;
+    if (!t->dirty)
+        return;
+    emit8(e, 0x9c); /* pushfq */
+    emit8(e, 0x41); /* pop r10 */
+    emit8(e, 0x5a);
+    fold_dirty_flags_from_r10(t);
     t->dirty = 0;
     t->host_valid = 0;
 }
@@ -731,19 +739,7 @@ static bool emit_flat_helper_begin(struct tctx *t)
         emit8(e, 0x8b);
         emit8(e, 0x14);
         emit8(e, 0x24);
-        emit8(e, 0x41); /* and r10d, dirty */
-        emit8(e, 0x81);
-        emit8(e, 0xe2);
-        emit32(e, t->dirty);
-        emit_load(e, H_R11, OFF_EFLAGS, 4);
-        emit8(e, 0x41); /* and r11d, ~dirty */
-        emit8(e, 0x81);
-        emit8(e, 0xe3);
-        emit32(e, ~t->dirty);
-        emit8(e, 0x45); /* or r11d, r10d */
-        emit8(e, 0x09);
-        emit8(e, 0xd3);
-        emit_store(e, H_R11, OFF_EFLAGS, 4);
+        fold_dirty_flags_from_r10(t);
     }
     emit8(e, 0x48); /* sub rsp, 8 */
     emit8(e, 0x83);
