@@ -11,7 +11,8 @@
 #                when they cannot be fetched)
 #   an IMAGE.bin is a guest test program run as the firmware (--bios); an
 #   IMAGE.img is a floppy that SeaBIOS boots (--fda IMAGE --boot a).
-#   lfb_draw.bin also leaves a screenshot whose pixels lfb-check.py checks.
+#   lfb_draw.bin also leaves a screenshot whose pixels lfb-check.py checks;
+#   kbd_typed.bin takes keys typed through the monitor (kbd-typed.py).
 set -u
 engine=$(realpath "$1")
 cache=$2
@@ -53,6 +54,9 @@ STEP
         case $image in
             *.img)
                 step "seabios-$(basename "$image" .img)" "$run" --fda "$image" --boot a ;;
+            */kbd_typed.bin)
+                step kbd_typed python3 "$here/../guests/kbd-typed.py" "$engine" "$image" \
+                    "$work/kbd-typed" --accel kvm ;;
             */lfb_draw.bin)
                 shot="$work/lfb_draw.png"
                 step lfb_draw "{ rm -f $shot && $run --bios $image --screenshot $shot &&" \
