@@ -374,11 +374,11 @@ static void fill_output(struct i8042 *kbc, uint8_t byte, bool aux)
         kbc->status &= (uint8_t)~STAT_AUX_OBF;
 }
 
+static void kbd_take_host_keys(struct i8042 *kbc);
+
 /* Moves the next byte into an empty output buffer: the controller's own
  * replies first, then the keyboard's, then the mouse's, each only while its
  * interface is enabled in the command byte. */
-static void kbd_take_host_keys(struct i8042 *kbc);
-
 static void refill_output(struct i8042 *kbc)
 {
     kbd_take_host_keys(kbc);
