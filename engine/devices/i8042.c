@@ -63,10 +63,20 @@
 
 #define TYPEMATIC_DEFAULT 0x2b /* 10.9 characters per second after 500 ms */
 
+/* Key presses and releases from the host that wait for room in the
+ * keyboard's buffer (see kbd_take_host_keys). */
+#define HOST_KEY_QUEUE 128
+
 struct ps2_queue {
     uint8_t data[PS2_QUEUE_SIZE];
     uint8_t head;
     uint8_t count;
+};
+
+/* A press or release from the host, not yet turned into scan codes. */
+struct host_key {
+    uint8_t qnum;
+    bool down;
 };
 
 struct ps2_keyboard {
@@ -110,6 +120,10 @@ struct i8042 {
     bool mouse_irq_level;
     struct ps2_keyboard kbd;
     struct ps2_mouse mouse;
+
+    /* Host input, not guest-visible state: left out of snapshots. */
+    struct host_key host_keys[HOST_KEY_QUEUE];
+    unsigned host_head, host_count;
 
     struct i8042_lines lines;
     struct ioport_bus *io;
@@ -360,11 +374,14 @@ static void fill_output(struct i8042 *kbc, uint8_t byte, bool aux)
         kbc->status &= (uint8_t)~STAT_AUX_OBF;
 }
 
+static void kbd_take_host_keys(struct i8042 *kbc);
+
 /* Moves the next byte into an empty output buffer: the controller's own
  * replies first, then the keyboard's, then the mouse's, each only while its
  * interface is enabled in the command byte. */
 static void refill_output(struct i8042 *kbc)
 {
+    kbd_take_host_keys(kbc);
     if (!(kbc->status & STAT_OBF) && kbc->ctrl.count)
         fill_output(kbc, queue_pop(&kbc->ctrl), false);
 
@@ -384,6 +401,8 @@ static void refill_output(struct i8042 *kbc)
         }
         fill_output(kbc, byte, false);
     }
+    /* Whatever the pop made room for. */
+    kbd_take_host_keys(kbc);
 
     struct ps2_queue *mq = &kbc->mouse.queue;
     if (!(kbc->status & STAT_OBF) && !(kbc->ram[0] & CB_AUX_DISABLE) && mq->count) {
@@ -410,6 +429,14 @@ static void kbd_stop_repeat(struct i8042 *kbc)
         vtimer_cancel(kbc->clock, &kbc->typematic_timer);
 }
 
+/* The keyboard empties its buffer (reset, enable, disable): key events the
+ * host has not handed over yet go with it. */
+static void kbd_clear_buffer(struct i8042 *kbc)
+{
+    queue_clear(&kbc->kbd.queue);
+    kbc->host_count = 0;
+}
+
 static void kbd_set_defaults(struct i8042 *kbc)
 {
     kbc->kbd.scancode_set = 2;
@@ -423,12 +450,18 @@ static void kbd_reply(struct i8042 *kbc, uint8_t byte)
     queue_push(&kbc->kbd.queue, byte, PS2_QUEUE_SIZE);
 }
 
-/* Key data may fill the 16-byte buffer only up to one free byte: when a
- * sequence does not fit, that byte takes the overrun code instead. */
+/* Key data may fill the 16-byte buffer only up to one free byte. */
+static bool kbd_codes_fit(const struct ps2_keyboard *kbd, unsigned n)
+{
+    return kbd->queue.count + n <= KBD_BUFFER - 1;
+}
+
+/* Queues a key's codes; when they do not fit, the free byte takes the
+ * overrun code instead. */
 static void kbd_queue_keys(struct i8042 *kbc, const uint8_t *bytes, unsigned n)
 {
     struct ps2_queue *q = &kbc->kbd.queue;
-    if (q->count + n <= KBD_BUFFER - 1) {
+    if (kbd_codes_fit(&kbc->kbd, n)) {
         for (unsigned i = 0; i < n; i++)
             queue_push(q, bytes[i], KBD_BUFFER);
     } else {
@@ -440,14 +473,15 @@ static void kbd_queue_keys(struct i8042 *kbc, const uint8_t *bytes, unsigned n)
     refill_output(kbc);
 }
 
-/* Turns a set-1 sequence into the current set's bytes (sets 1 and 2). */
-static void kbd_queue_set1(struct i8042 *kbc, const uint8_t *seq, unsigned n)
+/* Turns a set-1 sequence into the current set's bytes (sets 1 and 2);
+ * returns their number. */
+static unsigned kbd_set1_to_current(const struct ps2_keyboard *kbd, const uint8_t *seq, unsigned n,
+                                    uint8_t *out)
 {
-    uint8_t out[16];
     unsigned len = 0;
     for (unsigned i = 0; i < n; i++) {
         uint8_t code = seq[i];
-        if (kbc->kbd.scancode_set == 1 || code == 0xe0 || code == 0xe1) {
+        if (kbd->scancode_set == 1 || code == 0xe0 || code == 0xe1) {
             out[len++] = code;
         } else {
             if (code & 0x80)
@@ -455,7 +489,7 @@ static void kbd_queue_set1(struct i8042 *kbc, const uint8_t *seq, unsigned n)
             out[len++] = set1_to_set2[code & 0x7f];
         }
     }
-    kbd_queue_keys(kbc, out, len);
+    return len;
 }
 
 enum { MOD_CTRL = 1, MOD_SHIFT = 2, MOD_ALT = 4 };
@@ -477,31 +511,37 @@ static unsigned modifier_of(unsigned qnum)
     }
 }
 
-/* Sends one key transition in the current scan code set. */
-static void kbd_send_key(struct i8042 *kbc, unsigned qnum, bool down)
+#define KBD_MAX_CODES 12 /* Pause in set 2: e1 14 77 e1 f0 14 f0 77 */
+
+/* The bytes one key transition sends in the current scan code set, given
+ * the modifiers held (for Pause and Print Screen); returns their number. */
+static unsigned kbd_encode_key(const struct ps2_keyboard *kbd, unsigned qnum, bool down,
+                               uint8_t out[KBD_MAX_CODES])
 {
-    struct ps2_keyboard *kbd = &kbc->kbd;
     if (kbd->scancode_set == 3) {
         uint8_t code = set3_code(qnum);
-        uint8_t seq[2] = {0xf0, code};
-        if (code)
-            kbd_queue_keys(kbc, down ? seq + 1 : seq, down ? 1 : 2);
-        return;
+        if (!code)
+            return 0;
+        if (down) {
+            out[0] = code;
+            return 1;
+        }
+        out[0] = 0xf0;
+        out[1] = code;
+        return 2;
     }
     uint8_t seq[8];
     unsigned n = 0;
     if (qnum == QNUM_PAUSE) {
         /* Pause has no break code; with Ctrl held it is Break. */
         if (!down)
-            return;
+            return 0;
         if (kbd->modifiers & MOD_CTRL) {
             static const uint8_t ctrl_break[] = {0xe0, 0x46, 0xe0, 0xc6};
-            kbd_queue_set1(kbc, ctrl_break, sizeof(ctrl_break));
-        } else {
-            static const uint8_t pause[] = {0xe1, 0x1d, 0x45, 0xe1, 0x9d, 0xc5};
-            kbd_queue_set1(kbc, pause, sizeof(pause));
+            return kbd_set1_to_current(kbd, ctrl_break, sizeof(ctrl_break), out);
         }
-        return;
+        static const uint8_t pause[] = {0xe1, 0x1d, 0x45, 0xe1, 0x9d, 0xc5};
+        return kbd_set1_to_current(kbd, pause, sizeof(pause), out);
     }
     if (qnum == QNUM_PRINT) {
         if (kbd->modifiers & MOD_ALT) {
@@ -520,13 +560,51 @@ static void kbd_send_key(struct i8042 *kbc, unsigned qnum, bool down)
             memcpy(seq, brk, sizeof(brk));
             n = sizeof(brk);
         }
-        kbd_queue_set1(kbc, seq, n);
-        return;
+        return kbd_set1_to_current(kbd, seq, n, out);
     }
     if (qnum & 0x80)
         seq[n++] = 0xe0;
     seq[n++] = (uint8_t)((qnum & 0x7f) | (down ? 0 : 0x80));
-    kbd_queue_set1(kbc, seq, n);
+    return kbd_set1_to_current(kbd, seq, n, out);
+}
+
+/* Sends one key transition made by the keyboard itself (typematic repeat). */
+static void kbd_send_key(struct i8042 *kbc, unsigned qnum, bool down)
+{
+    uint8_t codes[KBD_MAX_CODES];
+    unsigned n = kbd_encode_key(&kbc->kbd, qnum, down, codes);
+    if (n)
+        kbd_queue_keys(kbc, codes, n);
+}
+
+/* Turns the host's waiting key events into scan codes, oldest first, while
+ * each one's codes fit whole in the keyboard's buffer.
+ *
+ * A real keyboard scans its keys as they move, and overruns its 16-byte
+ * buffer when the CPU does not read for the time of several keystrokes. The
+ * host, though, can stall a guest for that long (a loaded host, or nested
+ * virtualisation, where a guest busy with timer interrupts takes hundreds of
+ * milliseconds to read IRQ1's byte): keys the user typed must not be lost to
+ * that, so they wait here, in order, and reach the buffer as it drains. */
+static void kbd_take_host_keys(struct i8042 *kbc)
+{
+    struct ps2_keyboard *kbd = &kbc->kbd;
+    while (kbc->host_count) {
+        const struct host_key *key = &kbc->host_keys[kbc->host_head];
+        uint8_t held = kbd->modifiers;
+        unsigned mod = modifier_of(key->qnum);
+        kbd->modifiers = (uint8_t)(key->down ? held | mod : held & ~mod);
+        uint8_t codes[KBD_MAX_CODES];
+        unsigned n = kbd_encode_key(kbd, key->qnum, key->down, codes);
+        if (!kbd_codes_fit(kbd, n)) {
+            kbd->modifiers = held;
+            return;
+        }
+        for (unsigned i = 0; i < n; i++)
+            queue_push(&kbd->queue, codes[i], KBD_BUFFER);
+        kbc->host_head = (kbc->host_head + 1) % HOST_KEY_QUEUE;
+        kbc->host_count--;
+    }
 }
 
 static int64_t typematic_delay_ns(uint8_t typematic)
@@ -548,7 +626,10 @@ static void typematic_fire(void *opaque)
     struct ps2_keyboard *kbd = &kbc->kbd;
     if (!kbd->repeating_key || !kbd->scanning)
         return;
-    kbd_send_key(kbc, kbd->repeating_key - 1u, true);
+    /* While the host's events wait, the guest is behind: repeats now would
+     * come before keystrokes typed earlier. */
+    if (!kbc->host_count)
+        kbd_send_key(kbc, kbd->repeating_key - 1u, true);
     vtimer_arm(kbc->clock, &kbc->typematic_timer,
                vclock_now(kbc->clock) + typematic_period_ns(kbd->typematic));
 }
@@ -558,16 +639,27 @@ void i8042_key_event(struct i8042 *kbc, unsigned qnum, bool down)
     struct ps2_keyboard *kbd = &kbc->kbd;
     if (qnum == 0 || qnum > 0xff)
         return;
-    unsigned mod = modifier_of(qnum);
-    if (down)
-        kbd->modifiers |= (uint8_t)mod;
-    else
-        kbd->modifiers &= (uint8_t)~mod;
-    /* A disabled keyboard does not scan at all. */
-    if (!kbd->scanning)
+    /* A disabled keyboard does not scan at all, but the modifiers stay
+     * held or released for later keys. */
+    if (!kbd->scanning) {
+        unsigned mod = modifier_of(qnum);
+        kbd->modifiers = (uint8_t)(down ? kbd->modifiers | mod : kbd->modifiers & ~mod);
         return;
-    kbd_send_key(kbc, qnum, down);
+    }
+    if (kbc->host_count < HOST_KEY_QUEUE) {
+        unsigned tail = (kbc->host_head + kbc->host_count) % HOST_KEY_QUEUE;
+        kbc->host_keys[tail] = (struct host_key){.qnum = (uint8_t)qnum, .down = down};
+        kbc->host_count++;
+        refill_output(kbc);
+    } else {
+        /* The guest has stopped reading its keyboard altogether: the
+         * keyboard overruns, as a real one would. */
+        unsigned mod = modifier_of(qnum);
+        kbd->modifiers = (uint8_t)(down ? kbd->modifiers | mod : kbd->modifiers & ~mod);
+        kbd_send_key(kbc, qnum, down);
+    }
 
+    /* Typematic repeat follows the keys as they are held on the host. */
     if (down && qnum != QNUM_PAUSE) {
         kbd->repeating_key = (uint16_t)(qnum + 1);
         if (kbc->clock)
@@ -641,18 +733,18 @@ static void kbd_write(struct i8042 *kbc, uint8_t byte)
         kbd_reply(kbc, KBD_ID_MF2_2);
         break;
     case 0xf4: /* enable scanning; the buffer is cleared */
-        queue_clear(&kbd->queue);
+        kbd_clear_buffer(kbc);
         kbd->scanning = true;
         kbd_reply(kbc, PS2_ACK);
         break;
     case 0xf5: /* defaults, and stop scanning */
-        queue_clear(&kbd->queue);
+        kbd_clear_buffer(kbc);
         kbd_set_defaults(kbc);
         kbd->scanning = false;
         kbd_reply(kbc, PS2_ACK);
         break;
     case 0xf6: /* defaults, and scan */
-        queue_clear(&kbd->queue);
+        kbd_clear_buffer(kbc);
         kbd_set_defaults(kbc);
         kbd->scanning = true;
         kbd_reply(kbc, PS2_ACK);
@@ -667,7 +759,7 @@ static void kbd_write(struct i8042 *kbc, uint8_t byte)
         kbd_reply(kbc, kbd->last_sent);
         break;
     case 0xff: /* reset: acknowledge, then pass the basic assurance test */
-        queue_clear(&kbd->queue);
+        kbd_clear_buffer(kbc);
         kbd_set_defaults(kbc);
         kbd->leds = 0;
         kbd->scanning = true;
@@ -1085,7 +1177,7 @@ void i8042_reset(void *opaque)
     kbc->xlate_break = false;
     queue_clear(&kbc->ctrl);
 
-    queue_clear(&kbc->kbd.queue);
+    kbd_clear_buffer(kbc);
     kbd_set_defaults(kbc);
     kbc->kbd.leds = 0;
     kbc->kbd.scanning = true;
@@ -1133,5 +1225,8 @@ void i8042_destroy(struct i8042 *kbc)
 
 void i8042_post_load(void *opaque)
 {
-    kbd_stop_repeat(opaque);
+    struct i8042 *kbc = opaque;
+    kbd_stop_repeat(kbc);
+    /* Keys waiting on the host belong to the machine that ran before. */
+    kbc->host_count = 0;
 }

@@ -790,6 +790,13 @@ static enum cpu_exit kvm_run(struct cpu *cpu, int64_t deadline_ns)
             result = CPU_EXIT_ERROR;
             goto out;
         }
+        /* A device may have armed a sooner timer while handling the exit
+         * (a PIT count written, say): the guest must not run past it. */
+        int64_t next = vclock_next_deadline(cpu->clock);
+        if (next < deadline_ns) {
+            deadline_ns = next;
+            arm_deadline(kvm, deadline_ns);
+        }
     }
 out:
     arm_deadline(kvm, INT64_MAX);

@@ -11,7 +11,8 @@
 #                when they cannot be fetched)
 #   an IMAGE.bin is a guest test program run as the firmware (--bios); an
 #   IMAGE.img is a floppy that SeaBIOS boots (--fda IMAGE --boot a).
-#   lfb_draw.bin also leaves a screenshot whose pixels lfb-check.py checks.
+#   lfb_draw.bin also leaves a screenshot whose pixels lfb-check.py checks;
+#   kbd_typed.bin takes keys typed through the monitor (kbd-typed.py);
 #   snapshot_disk.bin runs tests/guests/snapshot.py from kvm to dbt and from
 #   dbt to kvm: a snapshot taken under one backend restores under the other.
 set -u
@@ -67,6 +68,9 @@ STEP
                     step "snapshot-${pair/ /-}" python3 "$scripts/guests/snapshot.py" "$engine" \
                         "$image" "$work/snapshot-${pair/ /-}" $pair
                 done ;;
+            */kbd_typed.bin)
+                step kbd_typed python3 "$scripts/guests/kbd-typed.py" "$engine" "$image" \
+                    "$work/kbd-typed" --accel kvm ;;
             */lfb_draw.bin)
                 shot="$work/lfb_draw.png"
                 step lfb_draw "{ rm -f $shot && $run --bios $image --screenshot $shot &&" \

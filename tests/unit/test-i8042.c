@@ -271,15 +271,35 @@ static void test_keyboard_buffer_and_disable(void)
     fixture_init(&f);
     command(&f, 0x60);
     data(&f, 0x01); /* no translation: one byte per make */
-    /* The controller holds one byte, the keyboard 15 more and then the
-     * overrun code. */
+    /* The controller holds one byte and the keyboard 15 more; keys typed on
+     * the host beyond that wait for room, in order, rather than being
+     * lost because the guest was slow to read. */
     for (unsigned key = 0x10; key < 0x30; key++)
         i8042_key_event(f.kbc, key, true);
-    uint8_t got[64];
+    uint8_t got[256];
     unsigned n = drain(&f, got, sizeof(got));
-    g_assert_cmpuint(n, ==, 17);
+    g_assert_cmpuint(n, ==, 32);
     g_assert_cmphex(got[0], ==, 0x15);  /* Q in set 2 */
-    g_assert_cmphex(got[16], ==, 0x00); /* overrun */
+    g_assert_cmphex(got[16], ==, 0x23); /* D */
+    g_assert_cmphex(got[31], ==, 0x2a); /* V */
+    for (unsigned key = 0x10; key < 0x30; key++)
+        i8042_key_event(f.kbc, key, false);
+    n = drain(&f, got, sizeof(got));
+    g_assert_cmpuint(n, ==, 64);
+    g_assert_cmphex(got[0], ==, 0xf0);
+    g_assert_cmphex(got[1], ==, 0x15);
+
+    /* A guest that does not read at all: once the host's 128 waiting
+     * events are full too, the keyboard overruns, and the overrun code
+     * takes the buffer's last byte. */
+    for (unsigned i = 0; i < 150; i++)
+        i8042_key_event(f.kbc, 0x1e, true);
+    n = drain(&f, got, sizeof(got));
+    g_assert_cmpuint(n, ==, 1 + 15 + 1 + 128);
+    for (unsigned i = 0; i < n; i++)
+        g_assert_cmphex(got[i], ==, i == 16 ? 0x00 : 0x1c);
+    i8042_key_event(f.kbc, 0x1e, false);
+    EXPECT(&f, 0xf0, 0x1c);
 
     /* The keyboard interface disabled in the command byte holds data back. */
     command(&f, 0xad);
@@ -323,6 +343,19 @@ static void test_typematic_repeat(void)
     vclock_set(&f.clock, 2 * NS_PER_SEC);
     vclock_run_timers(&f.clock);
     g_assert_cmphex(status(&f) & 0x01, ==, 0);
+
+    /* While keys typed earlier wait on the host, a held key does not
+     * repeat ahead of them. */
+    for (unsigned key = 0x10; key <= 0x20; key++)
+        i8042_key_event(f.kbc, key, true);
+    vclock_set(&f.clock, 3 * NS_PER_SEC);
+    vclock_run_timers(&f.clock);
+    uint8_t got[32];
+    g_assert_cmpuint(drain(&f, got, sizeof(got)), ==, 17);
+    g_assert_cmphex(got[16], ==, 0x20);
+    vclock_set(&f.clock, 3 * NS_PER_SEC + 34 * 1000000LL);
+    vclock_run_timers(&f.clock);
+    EXPECT(&f, 0x20);
     fixture_destroy(&f);
 }
 
