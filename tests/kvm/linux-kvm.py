@@ -2,8 +2,8 @@
 """The 686 Linux kernel with its busybox initramfs (fetch-guests.sh builds
 them) boots under --accel kvm to a shell: the kernel's log reaches the
 serial port and the prompt shows on the VGA console. A command is typed on
-the PS/2 keyboard and its answer looked for, but see KNOWN ISSUE below. Runs where /dev/kvm is, e.g. inside the nested machine of
-run-suite.sh; the guest files must already be in CACHE_DIR, as the nested
+the PS/2 keyboard and its answer must appear on the screen. Runs where
+/dev/kvm is, e.g. inside the nested machine of run-suite.sh; the guest files must already be in CACHE_DIR, as the nested
 machine sees the host read-only.
 Usage: linux-kvm.py ENGINE CACHE_DIR WORKDIR"""
 import os
