@@ -3,8 +3,8 @@
 them) boots under --accel kvm to a shell: the kernel's log reaches the
 serial port and the prompt shows on the VGA console. A command is typed on
 the PS/2 keyboard and its answer must appear on the screen. Runs where
-/dev/kvm is, e.g. inside the nested machine of run-suite.sh; the guest files must already be in CACHE_DIR, as the nested
-machine sees the host read-only.
+/dev/kvm is, e.g. inside the nested machine of run-suite.sh; the guest files
+must already be in CACHE_DIR, as the nested machine sees the host read-only.
 Usage: linux-kvm.py ENGINE CACHE_DIR WORKDIR"""
 import os
 import sys
