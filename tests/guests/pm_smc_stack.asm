@@ -97,12 +97,14 @@ target:
     retf
 routine_end:
 
+; Accessed bits set: KVM cannot complete the CPU's write of that bit into a
+; read-only ROM slot (see pm_smc_fault.asm).
 align 8
 gdt:
     dq 0
-    dw 0xffff, 0x0000, 0x9a0f, 0x0040 ; 0x08: code, base F0000h, 64 KiB, 32-bit
-    dw 0xffff, 0x0000, 0x9200, 0x00cf ; 0x10: data, flat 4 GiB
-    dw 0xffff, 0x0000, 0x9a00, 0x00cf ; 0x18: code, flat 4 GiB, 32-bit
+    dw 0xffff, 0x0000, 0x9b0f, 0x0040 ; 0x08: code, base F0000h, 64 KiB, 32-bit
+    dw 0xffff, 0x0000, 0x9300, 0x00cf ; 0x10: data, flat 4 GiB
+    dw 0xffff, 0x0000, 0x9b00, 0x00cf ; 0x18: code, flat 4 GiB, 32-bit
 gdt_end:
 gdtr:
     dw gdt_end - gdt - 1
