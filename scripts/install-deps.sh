@@ -5,7 +5,7 @@ set -e
 
 packages="
   build-essential meson ninja-build pkg-config nasm clang-format
-  libglib2.0-dev libzydis-dev zlib1g-dev libpng-dev libpulse-dev libsdl2-dev libvncserver-dev libjson-glib-dev
+  libglib2.0-dev libzydis-dev zlib1g-dev libzstd-dev libpng-dev libpulse-dev libsdl2-dev libvncserver-dev libjson-glib-dev
   seabios
   libgtk-3-dev gettext appstream desktop-file-utils
 "
