@@ -50,41 +50,42 @@ static VivDbusSnapshots *viv_snapshots_popover_proxy(VivSnapshotsPopover *self)
     return self->engine != NULL ? viv_engine_get_snapshots(self->engine) : NULL;
 }
 
-/* Shared completion of Save, Load and Delete: report a failure, else refresh. */
-static void viv_snapshots_popover_changed_cb(GObject *source, GAsyncResult *result, gpointer data)
+/* Finishes a Save, Load or Delete call: the popover when it succeeded, or
+ * NULL when it was cancelled or failed (the failure shown in the status). */
+static VivSnapshotsPopover *viv_snapshots_popover_finish_call(GObject *source, GAsyncResult *result,
+                                                              gpointer data)
 {
     g_autoptr(GError) error = NULL;
     g_autoptr(GVariant) reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(source), result, &error);
     VivSnapshotsPopover *self;
 
     if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
+        return NULL;
     self = data;
     if (reply == NULL) {
         g_autofree char *message = viv_engine_describe_error(error);
         viv_snapshots_popover_set_status(self, message);
-        return;
+        return NULL;
     }
     viv_snapshots_popover_set_status(self, NULL);
-    viv_snapshots_popover_refresh(self);
+    return self;
+}
+
+static void viv_snapshots_popover_changed_cb(GObject *source, GAsyncResult *result, gpointer data)
+{
+    VivSnapshotsPopover *self = viv_snapshots_popover_finish_call(source, result, data);
+
+    if (self != NULL)
+        viv_snapshots_popover_refresh(self);
 }
 
 /* Load leaves the machine paused; reverting means going on from that moment. */
 static void viv_snapshots_popover_loaded_cb(GObject *source, GAsyncResult *result, gpointer data)
 {
-    g_autoptr(GError) error = NULL;
-    g_autoptr(GVariant) reply = g_dbus_proxy_call_finish(G_DBUS_PROXY(source), result, &error);
-    VivSnapshotsPopover *self;
+    VivSnapshotsPopover *self = viv_snapshots_popover_finish_call(source, result, data);
 
-    if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    if (self == NULL)
         return;
-    self = data;
-    if (reply == NULL) {
-        g_autofree char *message = viv_engine_describe_error(error);
-        viv_snapshots_popover_set_status(self, message);
-        return;
-    }
-    viv_snapshots_popover_set_status(self, NULL);
     viv_engine_resume(self->engine);
     viv_snapshots_popover_refresh(self);
 }
